@@ -1,0 +1,1 @@
+"""Codegen: optimized IR to machine code (LLVM through llvmlite for CPUs, CUDA C for GPUs)."""

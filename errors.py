@@ -1,0 +1,58 @@
+"""Errors jitflow raises on purpose.
+
+Every error a user can provoke is a ``JitflowError``: the CLI prints its message
+and exits with status 2 instead of showing a traceback from our internals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class JitflowError(Exception):
+    """Base class of all errors jitflow reports to users."""
+
+
+class IRError(JitflowError):
+    """Invalid IR built through the API (bad type, bad attribute, misuse of a mutator)."""
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """Where an instruction came from: the user's file, line and function."""
+
+    file: str | None = None
+    line: int | None = None
+    function: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file or "<unknown>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.function:
+            where += f" (in {self.function})"
+        return where
+
+
+class ParseError(JitflowError):
+    """Malformed IR text, reported at a line and column."""
+
+    def __init__(self, message: str, line: int, column: int, source_line: str = "",
+                 filename: str = "<text>") -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        self.filename = filename
+        text = f"{filename}:{line}:{column}: error: {message}"
+        if source_line:
+            text += f"\n  {source_line}\n  {' ' * (column - 1)}^"
+        super().__init__(text)
+
+
+class VerificationError(JitflowError):
+    """IR that breaks an invariant: names the computation, instruction and source line."""
+
+
+class InterpreterError(JitflowError):
+    """A failure while evaluating IR, naming the instruction that failed."""

@@ -1,0 +1,1 @@
+"""Frontend: Python functions to IR (tracing through NumPy protocols, AutoGraph, autodiff)."""

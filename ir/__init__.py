@@ -1,0 +1,25 @@
+"""jitflow's IR: HLO-style typed SSA, its op table, text format, verifier and interpreter."""
+
+from . import op_table as _op_table  # noqa: F401  (declares every opcode)
+from .builder import Builder, build_scalar_computation
+from .core import Computation, Instruction, Module
+from .interpreter import Interpreter, evaluate
+from .op_table import register_custom_call
+from .ops import OPS, AttrKind, AttrSpec, OpDef, Trait, is_side_effecting, lookup
+from .printer import print_computation, print_instruction, print_module
+from .types import DType, TensorType, TupleType, Type, scalar
+from .verifier import verify
+
+__all__ = [
+    "AttrKind", "AttrSpec", "Builder", "Computation", "DType", "Instruction", "Interpreter",
+    "Module", "OPS", "OpDef", "TensorType", "Trait", "TupleType", "Type", "build_scalar_computation",
+    "evaluate", "is_side_effecting", "lookup", "parse_module", "print_computation",
+    "print_instruction", "print_module", "register_custom_call", "scalar", "verify",
+]
+
+
+def parse_module(text: str, filename: str = "<text>") -> Module:
+    """Parse HLO text into a verified-syntax Module (see ``parser``)."""
+    from .parser import parse_module as parse
+
+    return parse(text, filename)

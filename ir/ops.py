@@ -1,0 +1,208 @@
+"""The op table's vocabulary: how an opcode is declared.
+
+Every opcode is declared exactly once (in ``op_table.py``) as an ``OpDef``:
+arity, attribute schema, called-computation roles, traits, the shape/dtype
+rule, and the NumPy reference evaluation.  The builder, verifier, parser,
+printer and interpreter look ops up here; later stages (autodiff, codegen,
+cost models) keep their own tables keyed by the same opcode.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from ..errors import IRError
+from .types import DType, Type
+
+if TYPE_CHECKING:
+    from .core import Computation, Instruction
+
+
+class Trait(enum.Enum):
+    ELEMENTWISE = "elementwise"
+    COMMUTATIVE = "commutative"
+    SIDE_EFFECTING = "side-effecting"
+    REDUCTION = "reduction"
+    CONTROL_FLOW = "control-flow"
+
+
+class AttrKind(enum.Enum):
+    """How an attribute's value is represented, checked, printed and parsed."""
+
+    INT = "int"                 # index=0
+    INTS = "ints"               # dimensions={1,0}
+    BOOL = "bool"               # custom_call_has_side_effect=true
+    ENUM = "enum"               # direction=LT
+    STRING = "string"           # custom_call_target="foo"
+    SLICE = "slice"             # slice={[0:2], [1:5:2]}  -> ((start, limit, stride), ...)
+    PADDING = "padding"         # padding=0_0x1_2_1        -> ((low, high, interior), ...)
+    LITERAL = "literal"         # constant({1, 2})         -> np.ndarray
+
+
+@dataclass(frozen=True)
+class AttrSpec:
+    name: str
+    kind: AttrKind
+    required: bool = True
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+    def normalize(self, value: Any) -> Any:
+        """Canonical, hashable form of a user-supplied attribute value."""
+        kind = self.kind
+        try:
+            if kind is AttrKind.INT:
+                if isinstance(value, bool):
+                    raise TypeError
+                return int(value)
+            if kind is AttrKind.INTS:
+                return tuple(int(v) for v in value)
+            if kind is AttrKind.BOOL:
+                if not isinstance(value, (bool, np.bool_)):
+                    raise TypeError
+                return bool(value)
+            if kind is AttrKind.ENUM:
+                if value not in self.choices:
+                    raise IRError(
+                        f"attribute '{self.name}' must be one of {', '.join(self.choices)}, got {value!r}"
+                    )
+                return value
+            if kind is AttrKind.STRING:
+                if not isinstance(value, str):
+                    raise TypeError
+                return value
+            if kind is AttrKind.SLICE:
+                triples = []
+                for entry in value:
+                    entry = tuple(int(v) for v in entry)
+                    if len(entry) == 2:
+                        entry = entry + (1,)
+                    if len(entry) != 3:
+                        raise TypeError
+                    triples.append(entry)
+                return tuple(triples)
+            if kind is AttrKind.PADDING:
+                triples = []
+                for entry in value:
+                    entry = tuple(int(v) for v in entry)
+                    if len(entry) == 2:
+                        entry = entry + (0,)
+                    if len(entry) != 3:
+                        raise TypeError
+                    triples.append(entry)
+                return tuple(triples)
+            if kind is AttrKind.LITERAL:
+                array = np.array(value, copy=True)
+                array.flags.writeable = False
+                return array
+        except (TypeError, ValueError):
+            raise IRError(f"attribute '{self.name}' expects a {kind.value} value, got {value!r}") from None
+        raise AssertionError(kind)  # pragma: no cover
+
+
+# Called-computation roles.  A tuple names fixed roles in order, e.g.
+# ("condition", "body"); BRANCHES marks conditional's variable-length list.
+BRANCHES = "branch_computations"
+
+
+InferFn = Callable[[Sequence[Type], dict, Sequence["Computation"], "Type | None"], Type]
+EvalFn = Callable[["Instruction", list, "Callable[[Computation, list], Any]"], Any]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One opcode's declaration.
+
+    ``infer(operand_types, attrs, called, declared)`` returns the result type
+    (layout-free) or raises ``IRError``.  ``declared`` is the type the text or
+    the builder states; ops whose result cannot be derived from operands
+    (broadcast's shape, convert's dtype, parameter, custom-call) validate and
+    return it.  ``evaluate(inst, args, call)`` is the reference semantics;
+    ``call(computation, args)`` evaluates a called computation.
+    """
+
+    opcode: str
+    arity: tuple[int, int | None]
+    infer: InferFn
+    evaluate: EvalFn
+    attrs: tuple[AttrSpec, ...] = ()
+    callees: tuple[str, ...] = ()
+    traits: frozenset[Trait] = field(default_factory=frozenset)
+    needs_declared_type: bool = False
+    doc: str = ""
+
+    def attr_spec(self, name: str) -> AttrSpec | None:
+        for spec in self.attrs:
+            if spec.name == name:
+                return spec
+        return None
+
+    def has(self, trait: Trait) -> bool:
+        return trait in self.traits
+
+    def normalize_attrs(self, attrs: dict) -> dict:
+        """Check names and kinds against the schema; fill defaults."""
+        unknown = set(attrs) - {spec.name for spec in self.attrs}
+        if unknown:
+            allowed = ", ".join(spec.name for spec in self.attrs) or "none"
+            raise IRError(
+                f"{self.opcode} has no attribute '{sorted(unknown)[0]}' (its attributes: {allowed})"
+            )
+        result = {}
+        for spec in self.attrs:
+            if spec.name in attrs:
+                result[spec.name] = spec.normalize(attrs[spec.name])
+            elif spec.required:
+                raise IRError(f"{self.opcode} needs attribute '{spec.name}'")
+            elif spec.default is not None:
+                result[spec.name] = spec.normalize(spec.default)
+        return result
+
+    def check_arity(self, count: int) -> None:
+        low, high = self.arity
+        if count < low or (high is not None and count > high):
+            if high == low:
+                expected = f"{low}"
+            elif high is None:
+                expected = f"at least {low}"
+            else:
+                expected = f"{low} to {high}"
+            raise IRError(f"{self.opcode} takes {expected} operand(s), got {count}")
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def register_op(opdef: OpDef) -> OpDef:
+    if opdef.opcode in OPS:
+        raise IRError(f"opcode '{opdef.opcode}' is declared twice")
+    OPS[opdef.opcode] = opdef
+    return opdef
+
+
+def lookup(opcode: str) -> OpDef:
+    try:
+        return OPS[opcode]
+    except KeyError:
+        raise IRError(f"unknown opcode '{opcode}'") from None
+
+
+def is_side_effecting(inst: "Instruction") -> bool:
+    """Side effects are a trait of the op, or declared per custom-call."""
+    opdef = OPS[inst.opcode]
+    return opdef.has(Trait.SIDE_EFFECTING) or bool(inst.attrs.get("custom_call_has_side_effect"))
+
+
+def dtype_kinds(dtype: DType) -> str:
+    """A one-letter class of an element type: p(red), s(igned), u(nsigned), f(loat)."""
+    if dtype.is_pred:
+        return "p"
+    if dtype.is_signed_int:
+        return "s"
+    if dtype.is_unsigned_int:
+        return "u"
+    return "f"

@@ -1,0 +1,1 @@
+"""Passes: IR to better IR (pass manager, custom passes, the optimization pipeline)."""

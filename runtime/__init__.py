@@ -1,0 +1,1 @@
+"""Runtime: executables, buffers, compilation caches."""
