@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import IRError, SourceLocation
 from .core import Computation, Instruction, Module
 from .ops import OPS, lookup
-from .types import DType, TensorType, Type, TupleType
+from .types import DType, TensorType, Type, TupleType, same_ignoring_layout
 
 
 class Builder:
@@ -82,9 +82,9 @@ class Builder:
                                      if isinstance(o, Instruction))
             where = f" at {self.source}" if self.source else ""
             raise IRError(f"cannot build {opcode}({operand_text}){where}: {error}") from None
-        result_type = inferred
-        if declared is not None and isinstance(declared, TensorType) and declared.layout is not None:
-            result_type = inferred.with_layout(declared.layout)
+        # A declared type that agrees with the inferred one keeps its layouts.
+        result_type = declared if declared is not None and same_ignoring_layout(
+            declared, inferred) else inferred
         inst = Instruction(self.module.unique_name(name or opcode), opcode, operands, result_type,
                            attrs, called, self.source)
         if self._anchor is None:
