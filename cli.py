@@ -1,0 +1,352 @@
+"""The ``jitflow`` command line: check, transform and run HLO text files.
+
+Every mistake a user can make (unreadable file, malformed IR, wrong inputs) is a
+``JitflowError``: ``main`` prints its message and returns 2.  A traceback from
+here is a bug in jitflow, never the user's fault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+from . import __version__
+from .errors import IRError, JitflowError, ParseError
+from .ir import (Computation, DType, Instruction, Interpreter, Module, TensorType, TupleType, Type,
+                 parse_module, print_module, verify)
+from .passes import get_pass
+
+# argparse exits with 2 on bad usage; bad input files are the same kind of mistake.
+USER_ERROR = 2
+
+TOUR = """\
+examples:
+  jitflow demo
+  jitflow opt model.hlo -o checked.hlo
+  jitflow run model.hlo --input x=x.npy --input 1=w.npy --output results/
+
+Files use the HLO text format that XLA prints (HloModule, ENTRY, ROOT, %names).
+"jitflow COMMAND --help" describes each command.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``jitflow`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return USER_ERROR
+    try:
+        return args.handler(args)
+    except JitflowError as error:
+        print(format_error(error), file=sys.stderr)
+        return USER_ERROR
+
+
+def format_error(error: JitflowError) -> str:
+    # A ParseError already reads "file:line:col: error: ..." followed by the offending line.
+    return str(error) if isinstance(error, ParseError) else f"error: {error}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jitflow", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="jitflow: a small graph compiler for NumPy-style array programs.",
+        epilog=TOUR)
+    parser.add_argument("--version", action="version", version=f"jitflow {__version__}")
+    parser.set_defaults(command=None)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    opt = commands.add_parser("opt", help="parse, verify, run passes and print an HLO file",
+                              description="Parse and verify FILE, run --passes in order "
+                                          "(verifying after each), and print the result.")
+    opt.add_argument("file", metavar="FILE.hlo")
+    opt.add_argument("--passes", default="", metavar="A,B,C",
+                     help="comma-separated pass names, run in order")
+    opt.add_argument("-o", "--output", metavar="OUT", help="write the IR here instead of stdout")
+    opt.set_defaults(command="opt", handler=run_opt)
+
+    run = commands.add_parser("run", help="evaluate an HLO file on .npy inputs",
+                              description="Evaluate FILE's ENTRY computation with the reference "
+                                          "interpreter and print or save its result.")
+    run.add_argument("file", metavar="FILE.hlo")
+    run.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                     help="bind an entry parameter, by name or number, to an array saved with "
+                          "numpy.save (repeat for each parameter)")
+    run.add_argument("--output", metavar="DIR",
+                     help="save result.npy (tuples: result.0.npy, result.1.npy, ...) in DIR "
+                          "instead of printing")
+    run.set_defaults(command="run", handler=run_run)
+
+    demo = commands.add_parser("demo", help="run the bundled examples and check them against NumPy")
+    demo.set_defaults(command="demo", handler=run_demo)
+    return parser
+
+
+# -- opt ---------------------------------------------------------------------
+
+def run_opt(args: argparse.Namespace) -> int:
+    # Resolve every pass before reading the file so that a typo fails fast.
+    passes = [get_pass(name) for name in split_pass_list(args.passes)]
+    module = load_module(args.file)
+    for pass_ in passes:
+        pass_.run(module)
+        verify(module)
+    write_text(print_module(module), args.output)
+    return 0
+
+
+def split_pass_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+# -- run ---------------------------------------------------------------------
+
+def run_run(args: argparse.Namespace) -> int:
+    module = load_module(args.file)
+    entry = module.entry
+    arguments = bind_inputs(entry, args.input)
+    result = Interpreter(module).run(*arguments)
+    leaves = list(result_leaves("result", result, entry.result_type))
+    if args.output is None:
+        for label, value, type_ in leaves:
+            print(f"{label}: {type_}")
+            print(np.asarray(value))
+    else:
+        for path, type_ in save_results(leaves, Path(args.output)):
+            print(f"wrote {path} ({type_})")
+    return 0
+
+
+def bind_inputs(entry: Computation, specs: Sequence[str]) -> list[np.ndarray]:
+    """Arrays for the entry's parameters, in order, from ``NAME=FILE.npy`` specs."""
+    for param in entry.parameters:
+        if isinstance(param.type, TupleType):
+            raise JitflowError(f"parameter {describe_parameter(param)} is a tuple; "
+                               f"only array parameters can be read from .npy files")
+    paths: dict[Instruction, str] = {}
+    for spec in specs:
+        key, equals, path = spec.partition("=")
+        if not equals or not key or not path:
+            raise JitflowError(f"--input expects NAME=FILE.npy or NUMBER=FILE.npy, got '{spec}'")
+        param = find_parameter(entry, key)
+        if param in paths:
+            raise JitflowError(f"parameter {describe_parameter(param)} is given twice "
+                               f"('{paths[param]}' and '{path}')")
+        paths[param] = path
+    missing = [p for p in entry.parameters if p not in paths]
+    if missing:
+        needed = ", ".join(describe_parameter(p) for p in missing)
+        flags = " ".join(f"--input {p.name}=FILE.npy" for p in missing)
+        raise JitflowError(f"missing input for {needed}: pass {flags}")
+    return [load_input(param, paths[param]) for param in entry.parameters]
+
+
+def find_parameter(entry: Computation, key: str) -> Instruction:
+    """The entry parameter named ``key``, or numbered ``key``."""
+    params = entry.parameters
+    for param in params:
+        if param.name == key:
+            return param
+    if key.isdecimal() and int(key) < len(params):
+        return params[int(key)]
+    listing = ", ".join(describe_parameter(p) for p in params) or "none"
+    raise JitflowError(f"no parameter '{key}' in ENTRY computation '{entry.name}' "
+                       f"(its parameters: {listing})")
+
+
+def describe_parameter(param: Instruction) -> str:
+    return f"'{param.name}' (parameter {param.attrs['parameter_number']}, {param.type})"
+
+
+def load_input(param: Instruction, path: str) -> np.ndarray:
+    """The array in ``path`` if it has exactly the parameter's type (never cast silently)."""
+    expected = param.type.without_layout()
+    what = f"'{path}' for parameter '{param.name}' ({expected})"
+    try:
+        value = read_npy(path)
+    except OSError as error:
+        raise JitflowError(f"cannot read {what}: {error.strerror or error}") from None
+    except (ValueError, EOFError) as error:
+        raise JitflowError(f"cannot load {what}: {error}") from None
+    held = array_type_text(value)
+    if held != str(expected):
+        raise JitflowError(f"parameter '{param.name}' expects {expected}, but '{path}' holds {held}")
+    return value
+
+
+def read_npy(path: str) -> np.ndarray:
+    with open(path, "rb") as file:
+        # np.load would take anything else for a pickle and suggest allow_pickle=True.
+        if file.read(len(npy_format.MAGIC_PREFIX)) != npy_format.MAGIC_PREFIX:
+            raise ValueError("not a .npy file (numpy.save writes one array per file)")
+        file.seek(0)
+        return npy_format.read_array(file, allow_pickle=False)
+
+
+def array_type_text(array: np.ndarray) -> str:
+    """The array's IR type as text (``f32[2,3]``), or NumPy's words for dtypes the IR lacks."""
+    try:
+        return str(TensorType(DType.from_numpy(array.dtype), array.shape))
+    except IRError:
+        return f"a {array.dtype} array of shape {array.shape}"
+
+
+def result_leaves(label: str, value: Any, type_: Type) -> Iterator[tuple[str, Any, Type]]:
+    """(label, array, type) for every array in a result; tuple elements get ``.i`` suffixes."""
+    if isinstance(type_, TupleType):
+        for index, (element, element_type) in enumerate(zip(value, type_.elements)):
+            yield from result_leaves(f"{label}.{index}", element, element_type)
+    else:
+        yield label, value, type_
+
+
+def save_results(leaves: Sequence[tuple[str, Any, Type]], directory: Path) -> list[tuple[Path, Type]]:
+    written = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for label, value, type_ in leaves:
+            path = directory / f"{label}.npy"
+            np.save(path, np.asarray(value))
+            written.append((path, type_))
+    except OSError as error:
+        raise JitflowError(f"cannot write results to '{directory}': "
+                           f"{error.strerror or error}") from None
+    return written
+
+
+# -- demo --------------------------------------------------------------------
+
+DEMO_SEED = 0
+# float32 IR results against float64 NumPy references.
+DEMO_RTOL = 1e-5
+DEMO_ATOL = 1e-5
+
+
+@dataclass(frozen=True)
+class DemoExample:
+    """A shipped example, the inputs to run it on, and what NumPy says it computes."""
+
+    file: str
+    runs: Callable[[np.random.Generator], list[dict[str, np.ndarray]]]
+    reference: Callable[..., np.ndarray]
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    shifted = np.exp(x.astype(np.float64) - x.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _layernorm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    centered = x - x.mean(axis=1, keepdims=True)
+    return centered / np.sqrt(x.var(axis=1, keepdims=True) + 1e-5) * gamma + beta
+
+
+def _conditional(use_abs: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.abs(x) if use_abs else x * np.float32(0.5)
+
+
+def _dot_bias_relu(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    return np.maximum(x.astype(np.float64) @ w + bias, 0.0)
+
+
+def _normal(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+DEMOS = (
+    DemoExample("softmax.hlo", lambda rng: [{"x": _normal(rng, 4, 8)}], _softmax),
+    DemoExample("layernorm.hlo",
+                lambda rng: [{"x": _normal(rng, 4, 8), "gamma": _normal(rng, 8),
+                              "beta": _normal(rng, 8)}],
+                _layernorm),
+    DemoExample("while_sum.hlo", lambda rng: [{"n": np.int32(rng.integers(5, 50))}],
+                lambda n: np.int32(n * (n - 1) // 2)),
+    DemoExample("conditional.hlo",
+                lambda rng: [{"use_abs": np.bool_(flag), "x": _normal(rng, 8)}
+                             for flag in (True, False)],
+                _conditional),
+    DemoExample("dot_bias_relu.hlo",
+                lambda rng: [{"x": _normal(rng, 4, 8), "w": _normal(rng, 8, 3),
+                              "bias": np.float32(0.1) * _normal(rng, 3)}],
+                _dot_bias_relu),
+)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    # Package data, not a path relative to this file, so that the demo also runs from a wheel.
+    examples = importlib.resources.files("jitflow") / "examples"
+    outcomes = []
+    with np.printoptions(precision=4, suppress=True, linewidth=100):
+        for example in DEMOS:
+            text = (examples / example.file).read_text(encoding="utf-8")
+            module = parse_module(text, filename=f"examples/{example.file}")
+            verify(module)
+            print(f"=== {example.file} ===")
+            print(text.rstrip())
+            for inputs in example.runs(np.random.default_rng(DEMO_SEED)):
+                outcomes.append(run_demo_case(module, example.reference, inputs))
+            print()
+    if not all(outcomes):
+        print(f"error: {outcomes.count(False)} of {len(outcomes)} demo checks do not match NumPy",
+              file=sys.stderr)
+        return 1
+    print(f"all {len(outcomes)} demo checks match NumPy")
+    return 0
+
+
+def run_demo_case(module: Module, reference: Callable[..., np.ndarray],
+                  inputs: dict[str, np.ndarray]) -> bool:
+    print(f"\ninputs (generated, seed {DEMO_SEED}):")
+    for name, value in inputs.items():
+        print(f"{name}: {array_type_text(np.asarray(value))}")
+        print(value)
+    result = np.asarray(Interpreter(module).run(*(inputs[p.name] for p in module.entry.parameters)))
+    print(f"result: {module.entry.result_type}")
+    print(result)
+    expected = np.asarray(reference(**inputs))
+    if result.shape != expected.shape:
+        print(f"DOES NOT MATCH NumPy: shape {result.shape}, NumPy's is {expected.shape}")
+        return False
+    error = float(np.max(np.abs(result.astype(np.float64) - expected), initial=0.0))
+    matches = bool(np.allclose(result, expected, rtol=DEMO_RTOL, atol=DEMO_ATOL))
+    verdict = "matches NumPy" if matches else "DOES NOT MATCH NumPy"
+    print(f"{verdict}: max abs error {error:.1e}")
+    return matches
+
+
+# -- files -------------------------------------------------------------------
+
+def load_module(path: str) -> Module:
+    """Parse and verify an HLO text file."""
+    module = parse_module(read_text(path), filename=path)
+    verify(module)
+    return module
+
+
+def read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise JitflowError(f"cannot read '{path}': {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise JitflowError(f"cannot read '{path}': it is not UTF-8 text") from None
+
+
+def write_text(text: str, path: str | None) -> None:
+    if path is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise JitflowError(f"cannot write '{path}': {error.strerror or error}") from None

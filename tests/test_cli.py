@@ -1,0 +1,304 @@
+"""The jitflow command line: as users run it (a subprocess) and in-process through main()."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import jitflow
+import jitflow.passes
+from jitflow import cli
+from jitflow.ir import parse_module, print_module
+
+EXAMPLES_DIR = files("jitflow") / "examples"
+EXAMPLES = sorted(entry.name for entry in EXAMPLES_DIR.iterdir() if entry.name.endswith(".hlo"))
+
+TUPLE_RESULT = """\
+HloModule tuple_result
+
+ENTRY %main (x: f32[2], n: s32[]) -> (f32[2], (s32[], f32[2])) {
+  %x = f32[2] parameter(0)
+  %n = s32[] parameter(1)
+  %e = f32[2] exponential(%x)
+  %inner = (s32[], f32[2]) tuple(%n, %x)
+  ROOT %result = (f32[2], (s32[], f32[2])) tuple(%e, %inner)
+}
+"""
+
+
+def example(name: str) -> str:
+    return str(EXAMPLES_DIR / name)
+
+
+def jitflow_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jitflow", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def save(directory: Path, name: str, value) -> str:
+    path = directory / name
+    np.save(path, value)
+    return str(path)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+# -- the basics --------------------------------------------------------------
+
+def test_version():
+    result = jitflow_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"jitflow {jitflow.__version__}\n"
+
+
+def test_help_gives_a_tour():
+    result = jitflow_cli("--help")
+    assert result.returncode == 0
+    for word in ("opt", "run", "demo", "--version", "jitflow run model.hlo --input"):
+        assert word in result.stdout
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert cli.main([]) == 2
+    assert "usage: jitflow" in capsys.readouterr().err
+
+
+def test_console_script_is_declared():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "jitflow"]
+    assert script.value == "jitflow.cli:main"
+
+
+# -- opt ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_opt_prints_ir_that_reparses_to_itself(name, capsys):
+    assert cli.main(["opt", example(name)]) == 0
+    printed = capsys.readouterr().out
+    assert print_module(parse_module(printed)) == printed
+    # The printed module is the file without its comments.
+    source = EXAMPLES_DIR.joinpath(name).read_text()
+    uncommented = "\n".join(line for line in source.splitlines() if not line.startswith("//"))
+    assert printed.strip() == uncommented.strip()
+
+
+def test_opt_writes_output_file(tmp_path):
+    out = tmp_path / "softmax.opt.hlo"
+    result = jitflow_cli("opt", example("softmax.hlo"), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert print_module(parse_module(out.read_text())) == out.read_text()
+
+
+def test_opt_rejects_unknown_pass():
+    result = jitflow_cli("opt", example("softmax.hlo"), "--passes", "bogus")
+    assert_user_error(result, "error: unknown pass 'bogus' (no passes are registered yet)")
+    assert result.stdout == ""
+
+
+class RecordingPass:
+    def __init__(self, name: str, log: list[str], breaks_ir: bool = False) -> None:
+        self.name = name
+        self.log = log
+        self.breaks_ir = breaks_ir
+
+    def run(self, module) -> bool:
+        self.log.append(self.name)
+        if self.breaks_ir:
+            module.entry.root = None
+        return self.breaks_ir
+
+
+def test_opt_runs_registered_passes_in_order(monkeypatch, capsys):
+    log: list[str] = []
+    monkeypatch.setattr(jitflow.passes, "_PASSES",
+                        {"first": RecordingPass("first", log), "second": RecordingPass("second", log)})
+    assert cli.main(["opt", example("softmax.hlo"), "--passes", "second, first,second"]) == 0
+    assert log == ["second", "first", "second"]
+    assert "ENTRY %main" in capsys.readouterr().out
+
+
+def test_opt_verifies_after_each_pass(monkeypatch, capsys):
+    log: list[str] = []
+    monkeypatch.setattr(jitflow.passes, "_PASSES",
+                        {"breaker": RecordingPass("breaker", log, breaks_ir=True),
+                         "after": RecordingPass("after", log)})
+    assert cli.main(["opt", example("softmax.hlo"), "--passes", "breaker,after"]) == 2
+    assert log == ["breaker"]
+    assert "has no ROOT" in capsys.readouterr().err
+
+
+def test_unknown_pass_lists_registered_ones(monkeypatch, capsys):
+    monkeypatch.setattr(jitflow.passes, "_PASSES", {"b": object(), "a": object()})
+    assert cli.main(["opt", example("softmax.hlo"), "--passes", "c"]) == 2
+    assert capsys.readouterr().err == "error: unknown pass 'c' (available: a, b)\n"
+
+
+def test_malformed_file_reports_line_and_column(tmp_path):
+    bad = tmp_path / "bad.hlo"
+    bad.write_text("HloModule m\n\nENTRY %main (x: f32[2]) -> f32[2] {\n"
+                   "  %x = f32[2] parameter(0)\n  ROOT %y = f32[2] frobnicate(%x)\n}\n")
+    result = jitflow_cli("opt", str(bad))
+    assert_user_error(result, "frobnicate")
+    assert re.search(rf"{re.escape(str(bad))}:5:\d+: error: ", result.stderr)
+
+
+def test_missing_hlo_file():
+    assert_user_error(jitflow_cli("opt", "no_such_file.hlo"), "cannot read 'no_such_file.hlo'")
+
+
+# -- run ---------------------------------------------------------------------
+
+def test_run_softmax_prints_the_result(tmp_path):
+    x = np.random.default_rng(1).standard_normal((4, 8), dtype=np.float32)
+    result = jitflow_cli("run", example("softmax.hlo"), "--input", f"x={save(tmp_path, 'x.npy', x)}")
+    assert result.returncode == 0, result.stderr
+    header, *values = result.stdout.splitlines()
+    assert header == "result: f32[4,8]"
+    printed = np.array([float(v) for v in " ".join(values).replace("[", " ").replace("]", " ").split()])
+    expected = np.exp(x - x.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(printed.reshape(4, 8), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_run_saves_result_and_binds_by_name_or_number(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 8), dtype=np.float32)
+    w = rng.standard_normal((8, 3), dtype=np.float32)
+    bias = rng.standard_normal(3, dtype=np.float32)
+    out = tmp_path / "out"
+    assert cli.main(["run", example("dot_bias_relu.hlo"),
+                     "--input", f"bias={save(tmp_path, 'b.npy', bias)}",
+                     "--input", f"0={save(tmp_path, 'x.npy', x)}",
+                     "--input", f"1={save(tmp_path, 'w.npy', w)}",
+                     "--output", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["result.npy"]
+    saved = np.load(out / "result.npy")
+    assert saved.dtype == np.float32
+    np.testing.assert_allclose(saved, np.maximum(x @ w + bias, 0), rtol=1e-5, atol=1e-6)
+
+
+def test_run_while_loop(tmp_path, capsys):
+    assert cli.main(["run", example("while_sum.hlo"),
+                     "--input", f"n={save(tmp_path, 'n.npy', np.int32(10))}"]) == 0
+    assert capsys.readouterr().out == "result: s32[]\n45\n"
+
+
+@pytest.mark.parametrize("use_abs", [True, False])
+def test_run_conditional(tmp_path, use_abs):
+    x = np.array([-2, -0.5, 0, 1, 3, -4, 5, -6], dtype=np.float32)
+    assert cli.main(["run", example("conditional.hlo"),
+                     "--input", f"use_abs={save(tmp_path, 'flag.npy', np.bool_(use_abs))}",
+                     "--input", f"x={save(tmp_path, 'x.npy', x)}",
+                     "--output", str(tmp_path)]) == 0
+    expected = np.abs(x) if use_abs else x * 0.5
+    np.testing.assert_array_equal(np.load(tmp_path / "result.npy"), expected)
+
+
+def test_run_saves_nested_tuples_with_dotted_names(tmp_path, capsys):
+    module = tmp_path / "tuple.hlo"
+    module.write_text(TUPLE_RESULT)
+    x = np.array([0.0, 1.0], dtype=np.float32)
+    assert cli.main(["run", str(module), "--input", f"x={save(tmp_path, 'x.npy', x)}",
+                     "--input", f"n={save(tmp_path, 'n.npy', np.int32(7))}",
+                     "--output", str(tmp_path / "out")]) == 0
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["result.0.npy", "result.1.0.npy",
+                                                     "result.1.1.npy"]
+    np.testing.assert_allclose(np.load(out / "result.0.npy"), np.exp(x), rtol=1e-6)
+    assert np.load(out / "result.1.0.npy") == 7
+    np.testing.assert_array_equal(np.load(out / "result.1.1.npy"), x)
+    assert "result.1.0.npy (s32[])" in capsys.readouterr().out
+
+
+def test_run_prints_tuples_with_dotted_labels(tmp_path, capsys):
+    module = tmp_path / "tuple.hlo"
+    module.write_text(TUPLE_RESULT)
+    assert cli.main(["run", str(module),
+                     "--input", f"x={save(tmp_path, 'x.npy', np.zeros(2, np.float32))}",
+                     "--input", f"n={save(tmp_path, 'n.npy', np.int32(7))}"]) == 0
+    labels = [line for line in capsys.readouterr().out.splitlines() if line.startswith("result")]
+    assert labels == ["result.0: f32[2]", "result.1.0: s32[]", "result.1.1: f32[2]"]
+
+
+@pytest.fixture
+def softmax_inputs(tmp_path: Path) -> dict[str, str]:
+    return {
+        "good": save(tmp_path, "good.npy", np.zeros((4, 8), np.float32)),
+        "f64": save(tmp_path, "f64.npy", np.zeros((4, 8), np.float64)),
+        "short": save(tmp_path, "short.npy", np.zeros((4, 7), np.float32)),
+        "complex": save(tmp_path, "complex.npy", np.zeros((4, 8), np.complex64)),
+        "missing": str(tmp_path / "missing.npy"),
+        "text": str(tmp_path / "text.npy"),
+    }
+
+
+@pytest.mark.parametrize("inputs, fragments", [
+    ([], ["missing input", "'x'", "f32[4,8]"]),
+    (["x=f64"], ["parameter 'x' expects f32[4,8]", "holds f64[4,8]"]),
+    (["x=short"], ["parameter 'x' expects f32[4,8]", "holds f32[4,7]"]),
+    (["x=complex"], ["parameter 'x' expects f32[4,8]", "complex64"]),
+    (["y=good"], ["no parameter 'y'", "'x' (parameter 0, f32[4,8])"]),
+    (["1=good"], ["no parameter '1'", "'x' (parameter 0, f32[4,8])"]),
+    (["x=missing"], ["cannot read", "for parameter 'x' (f32[4,8])", "No such file"]),
+    (["x=text"], ["cannot load", "for parameter 'x' (f32[4,8])", "not a .npy file"]),
+    (["x=good", "0=good"], ["'x' (parameter 0, f32[4,8]) is given twice"]),
+    (["x"], ["--input expects NAME=FILE.npy"]),
+])
+def test_run_rejects_bad_inputs(softmax_inputs, tmp_path, inputs, fragments):
+    Path(softmax_inputs["text"]).write_text("not numpy")
+    args = []
+    for spec in inputs:
+        key, _, file = spec.partition("=")
+        args += ["--input", f"{key}={softmax_inputs[file]}" if file else key]
+    result = jitflow_cli("run", example("softmax.hlo"), *args)
+    assert_user_error(result, *fragments)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
+
+
+def test_run_rejects_tuple_parameters(tmp_path, capsys):
+    module = tmp_path / "tuple_param.hlo"
+    module.write_text("HloModule m\n\nENTRY %main (t: (f32[2], s32[])) -> f32[2] {\n"
+                      "  %t = (f32[2], s32[]) parameter(0)\n"
+                      "  ROOT %a = f32[2] get-tuple-element(%t), index=0\n}\n")
+    assert cli.main(["run", str(module)]) == 2
+    assert "parameter 't' (parameter 0, (f32[2], s32[])) is a tuple" in capsys.readouterr().err
+
+
+# -- demo --------------------------------------------------------------------
+
+def test_demo_covers_every_shipped_example():
+    assert sorted({demo.file for demo in cli.DEMOS}) == EXAMPLES
+
+
+def test_demo_runs_and_matches_numpy():
+    result = jitflow_cli("demo", cwd=Path(__file__).parent)
+    assert result.returncode == 0, result.stderr
+    for name in EXAMPLES:
+        assert f"=== {name} ===" in result.stdout
+    checks = sum(len(demo.runs(np.random.default_rng(0))) for demo in cli.DEMOS)
+    assert result.stdout.count("matches NumPy: max abs error") == checks
+    assert f"all {checks} demo checks match NumPy" in result.stdout
+
+
+def test_demo_fails_when_a_check_fails(monkeypatch, capsys):
+    wrong = cli.DemoExample("while_sum.hlo", lambda rng: [{"n": np.int32(4)}],
+                            lambda n: np.int32(7))
+    monkeypatch.setattr(cli, "DEMOS", (wrong,))
+    assert cli.main(["demo"]) == 1
+    captured = capsys.readouterr()
+    assert "DOES NOT MATCH NumPy: max abs error 1.0e+00" in captured.out
+    assert "1 of 1 demo checks do not match NumPy" in captured.err
