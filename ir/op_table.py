@@ -137,14 +137,22 @@ def _sign(x: np.ndarray) -> np.ndarray:
 
 
 def _logistic(x: np.ndarray) -> np.ndarray:
-    positive = 1.0 / (1.0 + np.exp(-np.abs(x)))
-    return np.where(x >= 0, positive, 1.0 - positive)
+    # e = exp(-|x|) never overflows; e / (1 + e) keeps tiny results for x << 0
+    # (1 - 1 / (1 + e) would round them to 0).
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _round_half_away(x: np.ndarray) -> np.ndarray:
     whole = np.trunc(x)
     fraction = x - whole  # exact in floating point
-    return whole + np.where(np.abs(fraction) >= 0.5, np.sign(x), 0).astype(x.dtype)
+    # Only add when rounding away: whole + 0 would turn -0.0 (and -0.4 -> -0.0) into +0.0.
+    return np.where(np.abs(fraction) >= 0.5, whole + np.sign(x), whole).astype(x.dtype)
+
+
+def _popcnt(x: np.ndarray) -> np.ndarray:
+    # np.bitwise_count counts the bits of |x|; XLA counts the two's-complement bits.
+    return np.bitwise_count(x.view(_unsigned(x.dtype)))
 
 
 def _bitwise_not(x: np.ndarray) -> np.ndarray:
@@ -173,8 +181,8 @@ def _int_remainder(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _power(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if _is_float(x.dtype):
         return np.power(x, y)
-    # Integer power by repeated squaring (wrapping); negative exponents give
-    # 0 except for bases 1 and -1, as in XLA.
+    # Integer power by repeated squaring (wrapping); a negative exponent gives 1
+    # for base 1 and 0 otherwise, as XLA's elemental emitter does (even for base -1).
     exponent = np.where(y < 0, 0, y).astype(np.uint64)
     base = x.copy()
     result = np.ones_like(x)
@@ -184,9 +192,7 @@ def _power(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         base = (base * base).astype(x.dtype)
         exponent = exponent >> np.uint64(1)
     if x.dtype.kind == "i":
-        negative_exponent = y < 0
-        by_base = np.where(x == 1, 1, np.where(x == -1, np.where(y % 2 == 0, 1, -1), 0))
-        result = np.where(negative_exponent, by_base.astype(x.dtype), result)
+        result = np.where(y < 0, (x == 1).astype(x.dtype), result)
     return result.astype(x.dtype)
 
 
@@ -223,11 +229,11 @@ def _shift_right_arithmetic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _declare_elementwise_ops() -> None:
-    F, I, SI, N, PI = "f", "su", "s", "suf", "psu"
+    F, I, N, PI = "f", "su", "suf", "psu"
     unary = [
         ("abs", "sf", np.abs, "Absolute value; abs(INT_MIN) wraps to INT_MIN."),
         ("negate", N, np.negative, "Negation; wraps for integers."),
-        ("sign", N, _sign, "-1, 0 or 1 (keeps the sign of zero; NaN for NaN)."),
+        ("sign", "sf", _sign, "-1, 0 or 1 (keeps the sign of zero; NaN for NaN)."),
         ("floor", F, np.floor, "Round toward -inf."),
         ("ceil", F, np.ceil, "Round toward +inf."),
         ("round-nearest-even", F, np.rint, "Round to nearest, ties to even."),
@@ -245,7 +251,7 @@ def _declare_elementwise_ops() -> None:
         ("cosine", F, np.cos, "Cosine."),
         ("tan", F, np.tan, "Tangent."),
         ("not", PI, _bitwise_not, "Logical not of pred, bitwise not of integers."),
-        ("popcnt", I, np.bitwise_count, "Number of set bits."),
+        ("popcnt", I, _popcnt, "Number of set bits (of the two's-complement representation)."),
     ]
     for opcode, kinds, fn, doc in unary:
         _declare_unary(opcode, kinds, fn, doc)
@@ -260,7 +266,7 @@ def _declare_elementwise_ops() -> None:
         ("remainder", N, _int_remainder,
          "Remainder with the sign of x (C fmod).  x % 0 is x; INT_MIN % -1 is 0.", False),
         ("power", N, _power,
-         "x ** y.  Integer x ** negative is 0 except for x = 1 or -1.", False),
+         "x ** y.  Integer x ** negative is 1 for x = 1, else 0 (XLA, even for x = -1).", False),
         ("maximum", "p" + N, np.maximum, "Larger of x and y; NaN if either is NaN.", True),
         ("minimum", "p" + N, np.minimum, "Smaller of x and y; NaN if either is NaN.", True),
         ("atan2", F, np.arctan2, "Angle of (y=x0, x=x1), in (-pi, pi].", False),
@@ -293,7 +299,7 @@ _COMPARATORS = {"EQ": np.equal, "NE": np.not_equal, "LT": np.less, "LE": np.less
 
 def _infer_compare(types, attrs, called, declared):
     operand = _same_arrays(types)
-    kind = attrs.get("type")
+    kind = attrs.get("comparison_type")
     if kind is not None:
         expected = {"p": ("UNSIGNED",), "s": ("SIGNED",), "u": ("UNSIGNED",),
                     "f": ("FLOAT", "TOTALORDER")}[dtype_kinds(operand.dtype)]
@@ -304,9 +310,10 @@ def _infer_compare(types, attrs, called, declared):
 
 def _evaluate_compare(inst, args, call):
     x, y = args
-    if inst.attrs.get("type") == "TOTALORDER":
+    if inst.attrs.get("comparison_type") == "TOTALORDER":
         x, y = _total_order_key(x), _total_order_key(y)
-    return _COMPARATORS[inst.attrs["direction"]](x, y)
+    with np.errstate(invalid="ignore"):  # NaN operands (bf16 warns about them)
+        return _COMPARATORS[inst.attrs["direction"]](x, y)
 
 
 def _infer_select(types, attrs, called, declared):
@@ -660,7 +667,8 @@ def _evaluate_reduce(inst, args, call):
     # General reducer: fold over the reduced elements, vectorized over the kept ones.
     kept_axes = [i for i in range(x.ndim) if i not in dims]
     kept_shape = tuple(x.shape[i] for i in kept_axes)
-    flat = [np.transpose(a, kept_axes + list(dims)).reshape(kept_shape + (-1,)) for a in inputs]
+    reduced = math.prod(x.shape[d] for d in dims)  # not -1: reshape cannot infer it when size is 0
+    flat = [np.transpose(a, kept_axes + list(dims)).reshape(kept_shape + (reduced,)) for a in inputs]
     accumulators = [np.full(kept_shape, init, dtype=init.dtype) for init in inits]
     for position in range(flat[0].shape[-1] if flat[0].ndim else 1):
         elements = [f[..., position] for f in flat]
@@ -678,8 +686,10 @@ def _call_elementwise(computation, args: list[np.ndarray], call) -> Any:
         return call(computation, args)
     shape = args[0].shape
     results = [call(computation, [a[index] for a in args]) for index in np.ndindex(*shape)]
-    if isinstance(results[0] if results else None, tuple):
-        return tuple(np.array([r[k] for r in results]).reshape(shape) for k in range(len(results[0])))
+    result_type = computation.result_type
+    if isinstance(result_type, TupleType):  # from the type: there may be no results (size 0)
+        return tuple(np.array([r[k] for r in results], dtype=t.dtype.numpy).reshape(shape)
+                     for k, t in enumerate(result_type.elements))
     dtype = computation.result_type.dtype.numpy
     return np.array(results, dtype=dtype).reshape(shape)
 
@@ -715,8 +725,8 @@ def _infer_dot(types, attrs, called, declared):
 
 def _evaluate_dot(inst, args, call):
     lhs, rhs = args
-    lb, rb = inst.attrs["lhs_batch_dims"], inst.attrs["rhs_batch_dims"]
-    lc, rc = inst.attrs["lhs_contracting_dims"], inst.attrs["rhs_contracting_dims"]
+    lb, rb = list(inst.attrs["lhs_batch_dims"]), list(inst.attrs["rhs_batch_dims"])
+    lc, rc = list(inst.attrs["lhs_contracting_dims"]), list(inst.attrs["rhs_contracting_dims"])
     lf = [d for d in range(lhs.ndim) if d not in lb + lc]
     rf = [d for d in range(rhs.ndim) if d not in rb + rc]
     out = inst.type.dtype.numpy
@@ -725,9 +735,9 @@ def _evaluate_dot(inst, args, call):
     batch = size(lhs, lb)
     a = np.transpose(lhs, lb + lf + lc).astype(work).reshape(batch, size(lhs, lf), size(lhs, lc))
     b = np.transpose(rhs, rb + rc + rf).astype(work).reshape(batch, size(rhs, rc), size(rhs, rf))
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # overflow to inf when rounding to f16 is the answer
         product = np.matmul(a, b)
-    return product.reshape(inst.type.shape).astype(out)
+        return product.reshape(inst.type.shape).astype(out)
 
 
 # ---------------------------------------------------------------------------
@@ -837,8 +847,11 @@ def _evaluate_custom_call(inst, args, call):
     if target not in CUSTOM_CALL_TARGETS:
         known = ", ".join(sorted(CUSTOM_CALL_TARGETS)) or "none registered"
         raise IRError(f"no implementation of custom-call target '{target}' (known: {known})")
-    return CUSTOM_CALL_TARGETS[target](*args, result_type=inst.type,
-                                       backend_config=inst.attrs.get("backend_config", ""))
+    try:
+        return CUSTOM_CALL_TARGETS[target](*args, result_type=inst.type,
+                                           backend_config=inst.attrs.get("backend_config", ""))
+    except Exception as error:  # user code may raise anything; the interpreter names the call
+        raise IRError(f"custom-call target '{target}' failed: {type(error).__name__}: {error}") from error
 
 
 def _same_as_operand(types, attrs, called, declared):
@@ -894,7 +907,8 @@ def _declare_structural_ops() -> None:
               doc="Reinterpret the bits; a width change adds or removes a minor dimension."),
         OpDef("compare", (2, 2), _infer_compare, _evaluate_compare,
               attrs=(AttrSpec("direction", AttrKind.ENUM, choices=DIRECTIONS),
-                     AttrSpec("type", AttrKind.ENUM, required=False, choices=COMPARISON_TYPES)),
+                     AttrSpec("comparison_type", AttrKind.ENUM, required=False,
+                              choices=COMPARISON_TYPES, text_name="type")),
               traits=ELEMENTWISE,
               doc="Elementwise comparison giving pred; type=TOTALORDER orders NaNs and -0 < +0."),
         OpDef("select", (3, 3), _infer_select,

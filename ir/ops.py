@@ -50,6 +50,13 @@ class AttrSpec:
     required: bool = True
     default: Any = None
     choices: tuple[str, ...] = ()
+    # The name in HLO text when it differs: compare's `type=` would collide with the
+    # builder's `type=` (the declared result type).
+    text_name: str | None = None
+
+    @property
+    def spelling(self) -> str:
+        return self.text_name or self.name
 
     def normalize(self, value: Any) -> Any:
         """Canonical, hashable form of a user-supplied attribute value."""
@@ -138,6 +145,13 @@ class OpDef:
     def attr_spec(self, name: str) -> AttrSpec | None:
         for spec in self.attrs:
             if spec.name == name:
+                return spec
+        return None
+
+    def attr_spec_spelled(self, text_name: str) -> AttrSpec | None:
+        """The attribute written ``text_name=`` in HLO text."""
+        for spec in self.attrs:
+            if spec.spelling == text_name:
                 return spec
         return None
 

@@ -34,6 +34,8 @@ IGNORED_ATTRIBUTES = frozenset({
     "output_to_operand_aliasing", "custom_call_schedule", "schedule",
 })
 
+_PADDING_WORD = re.compile(r"-?\d")
+
 _TOKEN = re.compile(r"""
     (?P<space>[ \t\r]+)
   | (?P<newline>\n)
@@ -326,14 +328,15 @@ class Parser:
                 source = self.parse_metadata()
             elif self.is_callee_attribute(opdef, attr_name):
                 callees.extend(self.parse_callees(opdef, attr_name, attr_token, callees))
-            elif attr_name in attrs:
-                self.error(f"attribute '{attr_name}' is given twice", attr_token)
-            elif opdef.attr_spec(attr_name) is not None:
-                attrs[attr_name] = self.parse_attribute(opdef.attr_spec(attr_name))
+            elif opdef.attr_spec_spelled(attr_name) is not None:
+                spec = opdef.attr_spec_spelled(attr_name)
+                if spec.name in attrs:
+                    self.error(f"attribute '{attr_name}' is given twice", attr_token)
+                attrs[spec.name] = self.parse_attribute(spec)
             elif attr_name in IGNORED_ATTRIBUTES or attr_name == "backend_config":
                 self.skip_value()
             else:
-                allowed = [s.name for s in opdef.attrs if s.kind is not AttrKind.LITERAL
+                allowed = [s.spelling for s in opdef.attrs if s.kind is not AttrKind.LITERAL
                            and s.name != "parameter_number"] + list(self.callee_names(opdef))
                 expected = ", ".join(allowed) if allowed else "none"
                 self.error(f"{opcode} has no attribute '{attr_name}' (expected: {expected})",
@@ -440,9 +443,9 @@ class Parser:
 
     def parse_padding(self) -> tuple[tuple[int, int, int], ...]:
         token = self.token
-        if token.kind == "punct" and token.text == ",":
-            return ()  # padding of a rank-0 operand is empty
-        token = self.expect_word("a padding configuration such as 0_0x1_2_1")
+        if not (token.kind == "word" and _PADDING_WORD.match(token.text)):
+            return ()  # `padding=` with nothing after it: a rank-0 operand
+        self.advance()
         config = []
         for entry in token.text.split("x"):
             parts = entry.split("_")
@@ -498,8 +501,6 @@ class Parser:
     def parse_literal(self, declared: Type, token: Token) -> np.ndarray:
         if not isinstance(declared, TensorType):
             self.error(f"a constant must have an array type, not {declared}", token)
-        if self.token.kind == "word" and self.token.text == "...":
-            self.error("elided constant: the literal's values are missing")
         values = self.parse_literal_value(declared.dtype)
         try:
             array = np.array(values, dtype=object)
@@ -529,6 +530,8 @@ class Parser:
 
     def scalar_value(self, token: Token, dtype: DType) -> Any:
         text = token.text
+        if text == "...":
+            self.error("elided constant: the literal's values are missing from the text", token)
         if dtype is DType.PRED:
             if text in ("true", "false"):
                 return text == "true"

@@ -67,7 +67,7 @@ def print_instruction(inst: Instruction) -> str:
         value = inst.attrs[spec.name]
         if not spec.required and spec.default is not None and value == spec.normalize(spec.default):
             continue
-        parts.append(f"{spec.name}={format_attr(spec, value)}")
+        parts.append(f"{spec.spelling}={format_attr(spec, value)}")
     parts.extend(_format_callees(inst))
     if inst.source is not None:
         parts.append(f"metadata={{{format_metadata(inst)}}}")
