@@ -127,6 +127,9 @@ class Parser:
     def token(self) -> Token:
         return self.tokens[self.position]
 
+    def peek(self, offset: int = 1) -> Token:
+        return self.tokens[min(self.position + offset, len(self.tokens) - 1)]
+
     def advance(self) -> Token:
         token = self.tokens[self.position]
         if token.kind != "eof":
@@ -220,7 +223,7 @@ class Parser:
                     break
                 self.expect_punct(",", "or ']' in a shape")
         layout = None
-        following = self.tokens[self.position + 1]
+        following = self.peek()
         # '{' opens a layout only if a dimension number or '}' follows; otherwise it is
         # the body of a computation whose result type this was.
         if self.token.kind == "punct" and self.token.text == "{" and (
@@ -353,7 +356,7 @@ class Parser:
             token = self.token
             if token.kind == "punct" and token.text == "(" or (
                     token.kind == "word" and not token.text.startswith("%")
-                    and self.tokens[self.position + 1].text == "["):
+                    and self.peek().text == "["):
                 operand_type = self.parse_type()
             name, token = self.parse_name("an operand name")
             operands.append(RawOperand(name, operand_type, token))
