@@ -27,6 +27,15 @@ from .ops import OPS, lookup
 from .types import DType, TensorType, Type, TupleType, same_ignoring_layout
 
 
+class DeclaredTypeError(IRError):
+    """A result type given to ``Builder.emit`` that contradicts the op table's inference."""
+
+    def __init__(self, message: str, declared: Type, inferred: Type) -> None:
+        super().__init__(message)
+        self.declared = declared
+        self.inferred = inferred
+
+
 class Builder:
     def __init__(self, computation: Computation, *, source: SourceLocation | None = None) -> None:
         if computation.module is None:
@@ -77,14 +86,19 @@ class Builder:
             if opdef.needs_declared_type and declared is None:
                 raise IRError("its result type cannot be inferred: pass type= or shape=/dtype=")
             inferred = opdef.infer([o.type for o in operands], attrs, list(called), declared)
+            if declared is not None and not same_ignoring_layout(declared, inferred):
+                raise DeclaredTypeError(f"declared type {declared} does not match {inferred} "
+                                        "inferred from the operands", declared, inferred)
         except IRError as error:
             operand_text = ", ".join(f"%{o.name}: {o.type}" for o in operands
                                      if isinstance(o, Instruction))
             where = f" at {self.source}" if self.source else ""
-            raise IRError(f"cannot build {opcode}({operand_text}){where}: {error}") from None
-        # A declared type that agrees with the inferred one keeps its layouts.
-        result_type = declared if declared is not None and same_ignoring_layout(
-            declared, inferred) else inferred
+            message = f"cannot build {opcode}({operand_text}){where}: {error}"
+            if isinstance(error, DeclaredTypeError):
+                raise DeclaredTypeError(message, error.declared, error.inferred) from None
+            raise IRError(message) from None
+        # A declared type (it agrees with the inferred one) keeps its layouts.
+        result_type = inferred if declared is None else declared
         inst = Instruction(self.module.unique_name(name or opcode), opcode, operands, result_type,
                            attrs, called, self.source)
         if self._anchor is None:

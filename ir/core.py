@@ -145,12 +145,18 @@ class Computation:
         self.root = inst
 
     def replace_all_uses_with(self, old: Instruction, new: Instruction) -> None:
-        """Every use of ``old`` (and the root, if it is ``old``) now uses ``new``."""
+        """Every use of ``old`` (and the root, if it is ``old``) now uses ``new``.
+
+        If ``new`` itself uses ``old`` (``new = negate(old)``), that use stays, as
+        in XLA: replacing it would make ``new`` its own operand.
+        """
         if old is new:
             return
         if new.parent is not self:
             raise IRError(f"replacement %{new.name} is not in computation '{self.name}'")
         for user in list(old._users):
+            if user is new:
+                continue
             for i, operand in enumerate(user._operands):
                 if operand is old:
                     user.replace_operand(i, new)

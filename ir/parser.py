@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ..errors import IRError, ParseError, SourceLocation
-from .builder import Builder
+from .builder import Builder, DeclaredTypeError
 from .core import Computation, Instruction, Module
 from .ops import BRANCHES, OPS, AttrKind, AttrSpec, OpDef
 from .types import DType, TensorType, TupleType, Type, same_ignoring_layout
@@ -631,11 +631,11 @@ class Parser:
             try:
                 created = builder.emit(inst.opcode, *operands, type=inst.type, called=called,
                                        name=inst.name, **inst.attrs)
+            except DeclaredTypeError as error:
+                self.error(f"type {inst.type} does not match {error.inferred} inferred for "
+                           f"{inst.opcode}", inst.opcode_token)
             except IRError as error:
                 self.error(str(error).replace("cannot build ", "invalid ", 1), inst.opcode_token)
-            if not same_ignoring_layout(created.type, inst.type):
-                self.error(f"type {inst.type} does not match {created.type} inferred for "
-                           f"{inst.opcode}", inst.opcode_token)
             values[inst.name] = created
             if inst.is_root:
                 if root is not None:

@@ -44,9 +44,12 @@ def _verify_computation(module: Module, computation: Computation, names: dict[st
         problems.append(f"computation '{computation.name}' does not point back to its module")
     if computation.root is None:
         problems.append(f"computation '{computation.name}' has no ROOT")
-    elif computation.root.parent is not computation:
+    elif (computation.root.parent is not computation
+          or computation.root not in computation.instructions):
         problems.append(f"ROOT %{computation.root.name} of '{computation.name}' is not in it")
-    numbers = sorted(p.attrs["parameter_number"] for p in computation.parameters)
+    # A parameter without a number is reported by its own type check.
+    numbers = sorted(i.attrs["parameter_number"] for i in computation.instructions
+                     if i.opcode == "parameter" and isinstance(i.attrs.get("parameter_number"), int))
     if numbers != list(range(len(numbers))):
         problems.append(f"computation '{computation.name}' has parameter numbers {numbers}; "
                         f"expected 0..{len(numbers) - 1}")
