@@ -2,8 +2,14 @@
 
 __version__ = "0.1.0"
 
-from .errors import (InterpreterError, IRError, JitflowError, ParseError, SourceLocation,
-                     VerificationError)
+from .errors import (ArgumentError, BackendError, ConcretizationError, InterpreterError, IRError,
+                     JitflowError, JitflowRetraceWarning, ParseError, ScalarOverflowError,
+                     ShapeError, SourceLocation, TracingError, TracingIndexError, TracingTypeError,
+                     UnsupportedError, VerificationError)
+from .frontend import config, interpreter_mode, jit
 
-__all__ = ["IRError", "InterpreterError", "JitflowError", "ParseError", "SourceLocation",
-           "VerificationError", "__version__"]
+__all__ = ["ArgumentError", "BackendError", "ConcretizationError", "IRError", "InterpreterError",
+           "JitflowError", "JitflowRetraceWarning", "ParseError", "ScalarOverflowError",
+           "ShapeError", "SourceLocation", "TracingError", "TracingIndexError", "TracingTypeError",
+           "UnsupportedError", "VerificationError", "__version__", "config", "interpreter_mode",
+           "jit"]

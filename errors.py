@@ -56,3 +56,43 @@ class VerificationError(JitflowError):
 
 class InterpreterError(JitflowError):
     """A failure while evaluating IR, naming the instruction that failed."""
+
+
+class TracingError(JitflowError):
+    """A Python function cannot be traced as written; names the user's file and line."""
+
+
+class UnsupportedError(TracingError):
+    """A NumPy function, argument or Python construct jitflow does not trace."""
+
+
+class ConcretizationError(TracingError, TypeError):
+    """A traced value was used where Python needs a concrete one (``if``, ``float()``, ...)."""
+
+
+class ShapeError(TracingError, ValueError):
+    """Shapes that do not fit together (broadcasting, matmul, reshape, concatenate)."""
+
+
+class TracingTypeError(TracingError, TypeError):
+    """No NumPy type rule accepts these operands (``bool - bool``, ``int8 + 300``...)."""
+
+
+class ScalarOverflowError(TracingError, OverflowError):
+    """A Python int that does not fit the array dtype NEP 50 keeps (``int8_array + 300``)."""
+
+
+class TracingIndexError(TracingError, IndexError):
+    """A static index or axis out of range, as NumPy's IndexError and AxisError."""
+
+
+class ArgumentError(JitflowError, TypeError):
+    """An argument of a jitted function that cannot be an array or a static value."""
+
+
+class BackendError(JitflowError):
+    """The requested execution backend is unknown or not available."""
+
+
+class JitflowRetraceWarning(UserWarning):
+    """A jitted function keeps being traced again because an argument keeps changing."""

@@ -1,0 +1,329 @@
+"""``jit``: trace a Python function to IR once per signature, then run the compiled executable.
+
+A call flattens the arguments (nested tuples, lists and dicts of arrays and
+Python scalars), looks the *signature* up in the function's cache (tree
+structure, shape and dtype of every array, weak dtype of every Python scalar,
+value of every static argument) and traces on a miss.  The traced module's
+ENTRY parameters are the array leaves, named after their argument paths
+(``x``, ``params.w``); its ROOT is the output leaf, or a tuple of them.
+
+``config.backend`` (or ``with interpreter_mode():``) overrides every jitted
+function's backend, to debug with the reference interpreter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Iterator
+
+import numpy as np
+
+from ..errors import (ArgumentError, BackendError, JitflowRetraceWarning, SourceLocation,
+                      TracingError)
+from ..ir import DType, Interpreter, Module, TensorType, verify
+from .lowering import lift
+from .promotion import is_python_scalar, weak_dtype
+from .pytree import TreeDef, flatten, flatten_with_paths, path_name, path_text, unflatten
+from .tracing import TraceContext, Tracer, tracing_error
+
+BACKENDS = ("cpu", "interpreter")
+# Traces of one function beyond which it gets its (single) retrace warning.
+RETRACE_WARNING_THRESHOLD = 5
+
+
+@dataclass
+class Config:
+    """Process-wide switches.  ``backend``: when set, every jitted function runs there."""
+
+    backend: str | None = None
+
+
+config = Config()
+
+
+@contextlib.contextmanager
+def interpreter_mode() -> Iterator[None]:
+    """Run every jitted function in the reference interpreter inside the block (for debugging)."""
+    saved = config.backend
+    config.backend = "interpreter"
+    try:
+        yield
+    finally:
+        config.backend = saved
+
+
+def jit(fn: Callable | None = None, *, static_argnames: str | tuple[str, ...] = (),
+        static_argnums: int | tuple[int, ...] = (), backend: str = "cpu") -> Any:
+    """Compile ``fn`` on first call per signature; usable as ``@jit`` and ``@jit(...)``."""
+    if fn is None:
+        return functools.partial(jit, static_argnames=static_argnames,
+                                 static_argnums=static_argnums, backend=backend)
+    return Jitted(fn, static_argnames=static_argnames, static_argnums=static_argnums,
+                  backend=backend)
+
+
+class InterpreterExecutable:
+    """The interpreter backend: runs the module's IR with the reference interpreter."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self._interpreter = Interpreter(module)
+
+    def __call__(self, *arrays: np.ndarray) -> Any:
+        return self._interpreter.run(*arrays)
+
+
+def build_executable(module: Module, backend: str) -> Callable[..., Any]:
+    if backend == "interpreter":
+        return InterpreterExecutable(module)
+    from .. import runtime
+
+    compile_module = getattr(runtime, "compile", None)
+    if compile_module is None:
+        raise BackendError(f"backend {backend!r} needs jitflow.runtime.compile, which this build "
+                           "does not provide; use jit(..., backend='interpreter') or run inside "
+                           "`with jitflow.interpreter_mode():`")
+    return compile_module(module, backend)
+
+
+@dataclass
+class _Call:
+    """One call's arguments: the cache key, the flat runtime inputs, and what a trace needs."""
+
+    key: Hashable
+    static: dict[str, Any]
+    dynamic: dict[str, Any]  # the traced arguments as passed (their paths name parameters)
+    treedef: TreeDef
+    specs: tuple[tuple[tuple[int, ...], np.dtype, bool], ...]  # (shape, dtype, weak) per leaf
+    arrays: list[np.ndarray]
+
+
+@dataclass
+class _Entry:
+    """A traced signature: the module, how to rebuild outputs, executables per backend."""
+
+    module: Module
+    out_tree: TreeDef
+    executables: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+
+class Jitted:
+    """A jitted function: call it like the original; ``trace``/``lower``/``compile`` inspect it."""
+
+    def __init__(self, fn: Callable, *, static_argnames: str | tuple[str, ...] = (),
+                 static_argnums: int | tuple[int, ...] = (), backend: str = "cpu") -> None:
+        if backend not in BACKENDS:
+            raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.backend = backend
+        self._signature = inspect.signature(fn)
+        self._static_names = _static_names(self._signature, fn, static_argnames, static_argnums)
+        self._cache: dict[Hashable, _Entry] = {}
+        self._history: list[dict[str, str]] = []
+        self._warned = False
+        self.trace_count = 0
+
+    # -- calling ----------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        call = self._bind(args, kwargs)
+        if call is None:
+            return self.fn(*args, **kwargs)  # inside another trace: inline
+        entry = self._entry(call)
+        executable = self._executable(entry)
+        results = executable(*call.arrays)
+        leaves = [results] if entry.out_tree.kind == "leaf" else list(results)
+        return unflatten(entry.out_tree, leaves)
+
+    def trace(self, *args: Any, **kwargs: Any) -> Module:
+        """The IR module as traced for these arguments (not cached, not counted)."""
+        return self._trace(self._concrete_call(args, kwargs)).module
+
+    def lower(self, *args: Any, **kwargs: Any) -> Module:
+        """The IR after the current pipeline (no passes yet: the traced module, verified)."""
+        return self._entry(self._concrete_call(args, kwargs)).module
+
+    def compile(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        """The executable these arguments run (flat array inputs, flat outputs)."""
+        return self._executable(self._entry(self._concrete_call(args, kwargs)))
+
+    def __repr__(self) -> str:
+        return f"<jitted {self.__name__} ({self.trace_count} trace(s))>"
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        # Jitted methods bind like functions do.
+        return self if instance is None else functools.partial(self, instance)
+
+    # -- signature and cache ------------------------------------------------------
+
+    def _bind(self, args: tuple, kwargs: dict) -> _Call | None:
+        """Split and check the arguments; None when they hold tracers (a call inside a trace)."""
+        bound = self._signature.bind(*args, **kwargs)
+        static = {n: v for n, v in bound.arguments.items() if n in self._static_names}
+        dynamic = {n: v for n, v in bound.arguments.items() if n not in self._static_names}
+        leaves, treedef = flatten(dynamic)
+        arrays, specs = [], []
+        for index, value in enumerate(leaves):
+            if isinstance(value, Tracer):
+                return None
+            array, weak = _argument_array(value, dynamic, index)
+            arrays.append(array)
+            specs.append((array.shape, array.dtype, weak))
+        specs = tuple(specs)
+        static_key = tuple((name, _static_key(name, value)) for name, value in static.items())
+        return _Call((treedef, specs, static_key), static, dynamic, treedef, specs, arrays)
+
+    def _concrete_call(self, args: tuple, kwargs: dict) -> _Call:
+        call = self._bind(args, kwargs)
+        if call is None:
+            raise ArgumentError(f"{self.__name__}.trace/lower/compile need concrete arrays, "
+                                "not values traced by another jit")
+        return call
+
+    def _entry(self, call: _Call) -> _Entry:
+        entry = self._cache.get(call.key)
+        if entry is None:
+            entry = self._trace(call)
+            verify(entry.module)
+            self._cache[call.key] = entry
+            self.trace_count += 1
+            self._history.append(_describe_arguments(call))
+            self._maybe_warn_retrace()
+        return entry
+
+    def _executable(self, entry: _Entry) -> Callable[..., Any]:
+        backend = config.backend or self.backend
+        if backend not in BACKENDS:
+            raise BackendError(f"jitflow.config.backend is {backend!r}; choose from "
+                               f"{', '.join(BACKENDS)} or None")
+        if backend not in entry.executables:
+            entry.executables[backend] = build_executable(entry.module, backend)
+        return entry.executables[backend]
+
+    def _maybe_warn_retrace(self) -> None:
+        if self._warned or self.trace_count <= RETRACE_WARNING_THRESHOLD:
+            return
+        self._warned = True
+        names = {name for signature in self._history for name in signature}
+        changing = max(sorted(names), key=lambda n: len({s.get(n) for s in self._history}))
+        seen = [s.get(changing, "absent") for s in self._history[-3:]]
+        warnings.warn(JitflowRetraceWarning(
+            f"jitted function '{self.__name__}' has been traced {self.trace_count} times; "
+            f"argument '{changing}' keeps changing (recently: {'; '.join(seen)}). Every new "
+            "shape, dtype or static value traces and compiles again: give it a fixed shape, or "
+            "do not mark it static"), stacklevel=4)
+
+    # -- tracing ----------------------------------------------------------------
+
+    def _trace(self, call: _Call) -> _Entry:
+        name = _ir_name(self.__name__)
+        module = Module(f"jit_{name}")
+        builder = module.builder(name, entry=True)
+        ctx = TraceContext(module, builder)
+        code = getattr(self.fn, "__code__", None)
+        defined_at = SourceLocation(code.co_filename, code.co_firstlineno, code.co_name) \
+            if code is not None else None
+        paths = [path for path, _ in flatten_with_paths(call.dynamic)[0]]
+        with builder.at(defined_at):
+            parameters = [Tracer(ctx, builder.parameter(_tensor_type(spec), name=path_name(path)),
+                                 spec[2]) for path, spec in zip(paths, call.specs)]
+        arguments = {**unflatten(call.treedef, parameters), **call.static}
+        bound = inspect.BoundArguments(self._signature, {
+            name: arguments[name] for name in self._signature.parameters if name in arguments})
+        try:
+            out = self.fn(*bound.args, **bound.kwargs)
+            out_leaves, out_tree = flatten(out)
+            results = [_output(ctx, i, leaf) for i, leaf in enumerate(out_leaves)]
+            with builder.at(defined_at):
+                root = results[0] if out_tree.kind == "leaf" else builder.tuple(*results)
+            builder.set_root(root)
+        finally:
+            ctx.active = False
+        return _Entry(module, out_tree)
+
+
+# -- helpers ------------------------------------------------------------------------
+
+def _static_names(signature: inspect.Signature, fn: Callable, names: str | tuple[str, ...],
+                  numbers: int | tuple[int, ...]) -> frozenset[str]:
+    names = (names,) if isinstance(names, str) else tuple(names)
+    numbers = (numbers,) if isinstance(numbers, int) else tuple(numbers)
+    parameters = signature.parameters
+    for name in names:
+        if name not in parameters:
+            raise ArgumentError(f"static_argnames names {name!r}, which is not a parameter of "
+                                f"{fn.__name__}{signature}")
+    positional = [p.name for p in parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for number in numbers:
+        if not -len(positional) <= number < len(positional):
+            raise ArgumentError(f"static_argnums {number} is out of range for the named positional "
+                                f"parameters of {fn.__name__}{signature}")
+    return frozenset(names) | {positional[n] for n in numbers}
+
+
+def _static_key(name: str, value: Any) -> Hashable:
+    try:
+        hash(value)
+    except TypeError:
+        raise ArgumentError(f"static argument '{name}' must be hashable, got "
+                            f"{type(value).__name__} {value!r}; pass a tuple instead of a list, "
+                            "or make it a regular (traced) argument") from None
+    return (type(value), value)  # 1, 1.0 and True hash alike but trace differently
+
+
+_SUPPORTED_DTYPES = frozenset(d.numpy for d in DType)
+
+
+def _argument_array(value: Any, dynamic: dict[str, Any], index: int) -> tuple[np.ndarray, bool]:
+    """The runtime array of argument leaf ``index``, and whether it is a weak Python scalar."""
+    if is_python_scalar(value):
+        try:
+            return np.asarray(value, dtype=weak_dtype(value)), True
+        except OverflowError:
+            raise ArgumentError(f"argument {_leaf_path(dynamic, index)} = {value} does not fit "
+                                "in int64") from None
+    array = np.asarray(value, order="C")  # compiled code reads row-major buffers
+    if array.dtype not in _SUPPORTED_DTYPES:
+        raise ArgumentError(
+            f"argument {_leaf_path(dynamic, index)} is a {type(value).__name__} ({array.dtype}), "
+            "not an array jitflow can trace: pass NumPy arrays of bool, int, uint or float, "
+            "Python scalars, or nested tuples/lists/dicts of them; mark other values static "
+            "with jit(static_argnames=...)")
+    return array, False
+
+
+def _leaf_path(dynamic: dict[str, Any], index: int) -> str:
+    return path_text(flatten_with_paths(dynamic)[0][index][0])
+
+
+def _tensor_type(spec: tuple[tuple[int, ...], np.dtype, bool]) -> TensorType:
+    return TensorType(DType.from_numpy(spec[1]), spec[0])
+
+
+def _describe_arguments(call: _Call) -> dict[str, str]:
+    """What each top-level argument contributed to the cache key, for the retrace warning."""
+    described = {name: f"static {value!r}" for name, value in call.static.items()}
+    for (path, _), spec in zip(flatten_with_paths(call.dynamic)[0], call.specs):
+        text = f"{_tensor_type(spec)}{' (Python scalar)' if spec[2] else ''}"
+        previous = described.get(path[0])
+        described[path[0]] = text if previous is None else f"{previous}, {text}"
+    return described
+
+
+def _output(ctx: TraceContext, index: int, leaf: Any):
+    if not isinstance(leaf, (Tracer, np.ndarray, np.generic)) and not is_python_scalar(leaf):
+        raise tracing_error(TracingError, f"output {index} of the jitted function is a "
+                                          f"{type(leaf).__name__}",
+                            "return arrays, Python scalars, and tuples/lists/dicts of them")
+    return lift(ctx, leaf).inst
+
+
+def _ir_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "fn"

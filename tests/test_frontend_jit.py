@@ -1,0 +1,269 @@
+"""jit's contract: pytrees, static arguments, cache, retrace warning, introspection, backends."""
+
+from __future__ import annotations
+
+import warnings
+from collections import namedtuple
+
+import numpy as np
+import pytest
+
+import jitflow
+import jitflow.runtime
+from jitflow import JitflowRetraceWarning, config, interpreter_mode, jit
+from jitflow.ir import Module, print_module, verify
+
+from frontend_util import assert_same
+
+X = np.arange(12, dtype=np.float32).reshape(3, 4)
+Point = namedtuple("Point", ["x", "y"])
+
+
+def test_decorator_forms():
+    @jit(backend="interpreter")
+    def f(x):
+        return x * 2
+
+    def g(x):
+        return x + 1
+
+    @jit
+    def h(x):
+        return x - 1
+
+    assert_same(f(X), X * 2)
+    assert_same(jit(g, backend="interpreter")(X), X + 1)
+    with interpreter_mode():
+        assert_same(h(X), X - 1)
+    assert f.__name__ == "f" and h.__wrapped__.__name__ == "h"
+
+
+def test_pytrees_in_and_out():
+    @jit(backend="interpreter")
+    def step(params, batch, scale=1.0):
+        hidden = batch["x"] @ params["w"] + params["b"]
+        return {"out": hidden * scale, "stats": (hidden.mean(), [hidden.max(), None])}
+
+    params = {"w": np.ones((4, 2), np.float32), "b": np.arange(2, dtype=np.float32)}
+    batch = {"x": X}
+    result = step(params, batch, scale=0.5)
+    hidden = X @ params["w"] + params["b"]
+    assert_same(result, {"out": hidden * 0.5, "stats": (hidden.mean(), [hidden.max(), None])})
+    module = step.lower(params, batch, scale=0.5)
+    assert [p.name for p in module.entry.parameters] == ["params.w", "params.b", "batch.x", "scale"]
+
+
+def test_namedtuples_lists_and_scalar_leaves():
+    @jit(backend="interpreter")
+    def f(p, xs):
+        return Point(p.x + xs[0], p.y * xs[1]), [xs[0] + 1.5]
+
+    result = f(Point(X, 2.0), [3, X])
+    assert isinstance(result[0], Point)
+    assert_same(result, (Point(X + 3, 2.0 * X), [np.asarray(3 + 1.5)]))
+
+
+def test_outputs_that_are_inputs_or_constants():
+    @jit(backend="interpreter")
+    def f(x):
+        return x, 3, np.ones(2), x.shape[0]
+
+    result = f(X)
+    assert_same(result, (X, np.asarray(3), np.ones(2), np.asarray(3)))
+
+
+def test_trace_count_and_cache():
+    calls = []
+
+    @jit(backend="interpreter")
+    def f(x, s):
+        calls.append(1)
+        return x * s
+
+    f(X, 2.0)
+    f(X + 1, 3.0)  # same shapes and dtypes, new Python scalar value: no retrace
+    assert f.trace_count == 1 and len(calls) == 1
+    assert_same(f(X + 1, 3.0), (X + 1) * 3.0)
+    f(X[:2], 2.0)  # new shape
+    assert f.trace_count == 2
+    f(X.astype(np.float64), 2.0)  # new dtype
+    assert f.trace_count == 3
+    f(X, 2)  # a Python int instead of a float is a new (weak) dtype
+    assert f.trace_count == 4
+    f(X, 5)
+    assert f.trace_count == 4
+
+
+def test_static_arguments():
+    @jit(static_argnames="axis", static_argnums=2, backend="interpreter")
+    def f(x, axis, power):
+        return (x ** power).sum(axis=axis)
+
+    assert_same(f(X, 0, 2), (X ** 2).sum(axis=0))
+    assert_same(f(X, axis=1, power=2), (X ** 2).sum(axis=1))
+    assert f.trace_count == 2
+    f(X + 1, 1, 2)
+    assert f.trace_count == 2
+    module = f.lower(X, 0, 3)
+    assert [p.name for p in module.entry.parameters] == ["x"]
+
+
+def test_static_values_of_different_types_trace_separately():
+    @jit(static_argnames="n", backend="interpreter")
+    def f(x, n):
+        return x * n
+
+    assert f(X, 1).dtype == np.float32
+    assert f(X, 1.0).dtype == np.float32
+    assert f(X, True).dtype == np.float32
+    assert f.trace_count == 3
+
+
+def test_retrace_warning_names_the_changing_argument():
+    @jit(backend="interpreter")
+    def f(x, y):
+        return x.sum() + y
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in range(1, 10):
+            f(np.ones(n), 1.0)
+    retraces = [w for w in caught if issubclass(w.category, JitflowRetraceWarning)]
+    assert len(retraces) == 1
+    message = str(retraces[0].message)
+    assert "argument 'x'" in message and "traced 6 times" in message
+    assert retraces[0].filename == __file__
+
+
+def test_retrace_warning_for_a_static_argument():
+    @jit(static_argnames="k", backend="interpreter")
+    def f(x, k):
+        return x * k
+
+    with pytest.warns(JitflowRetraceWarning, match="argument 'k'"):
+        for k in range(8):
+            f(X, k)
+
+
+def test_no_warning_below_the_threshold():
+    @jit(backend="interpreter")
+    def f(x):
+        return x + 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", JitflowRetraceWarning)
+        for n in range(1, 6):
+            f(np.ones(n))
+
+
+def test_trace_lower_compile():
+    @jit(backend="interpreter")
+    def f(x, y):
+        return np.tanh(x @ y).sum(axis=1), x
+
+    y = np.ones((4, 2), np.float32)
+    traced = f.trace(X, y)
+    assert isinstance(traced, Module) and f.trace_count == 0
+    verify(traced)
+    assert "tanh" in print_module(traced) and "ROOT" in print_module(traced)
+    lowered = f.lower(X, y)
+    assert f.trace_count == 1 and print_module(lowered) == print_module(traced)
+    executable = f.compile(X, y)
+    out = executable(X, y)
+    assert isinstance(out, tuple) and len(out) == 2
+    np.testing.assert_allclose(out[0], np.tanh(X @ y).sum(axis=1), rtol=1e-6)
+    assert f.trace_count == 1
+
+
+def test_cpu_backend_uses_runtime_compile(monkeypatch):
+    compiled = []
+
+    def fake_compile(module, target="cpu"):
+        compiled.append((module, target))
+        return jitflow.ir.Interpreter(module).run
+
+    monkeypatch.setattr(jitflow.runtime, "compile", fake_compile, raising=False)
+
+    @jit
+    def f(x):
+        return x * 3, x.sum()
+
+    assert_same(f(X), (X * 3, X.sum()))
+    f(X + 1)
+    assert len(compiled) == 1 and compiled[0][1] == "cpu"
+    verify(compiled[0][0])
+
+
+def test_interpreter_mode_and_config_override_the_backend(monkeypatch):
+    def broken_compile(module, target="cpu"):
+        raise AssertionError("the interpreter should have been used")
+
+    monkeypatch.setattr(jitflow.runtime, "compile", broken_compile, raising=False)
+    f = jit(lambda x: x + 1)
+    with interpreter_mode():
+        assert_same(f(X), X + 1)
+    assert config.backend is None
+    monkeypatch.setattr(config, "backend", "interpreter")
+    assert_same(f(X), X + 1)
+
+
+def test_nested_jit_inlines():
+    inner = jit(lambda x: x * 2, backend="interpreter")
+
+    @jit(backend="interpreter")
+    def outer(x):
+        return inner(x) + 1
+
+    assert_same(outer(X), X * 2 + 1)
+    assert inner.trace_count == 0
+    assert "multiply" in print_module(outer.lower(X))
+
+
+def test_jitted_method():
+    class Model:
+        scale = 3.0
+
+        @jit(static_argnums=0, backend="interpreter")
+        def apply(self, x):
+            return x * self.scale
+
+    assert_same(Model().apply(X), X * 3.0)
+
+
+def test_keyword_and_default_arguments():
+    @jit(backend="interpreter")
+    def f(x, *, bias=np.float32(1.0), power=2):
+        return x ** power + bias
+
+    assert_same(f(X), X ** 2 + np.float32(1.0))
+    assert_same(f(X, power=3, bias=np.float32(0.5)), X ** 3 + np.float32(0.5))
+
+
+def test_python_scalar_arguments_of_every_kind():
+    @jit(backend="interpreter")
+    def f(x, i, r, b):
+        return x * i + r, x > r, np.where(b, x, -x)
+
+    x8 = np.arange(4, dtype=np.int8)
+    assert_same(f(x8, 3, 0.5, True), (x8 * 3 + 0.5, x8 > 0.5, np.where(True, x8, -x8)))
+    assert_same(f(x8, 3, 0.5, True)[0], x8 * 3 + 0.5)
+
+
+def test_traced_modules_round_trip_through_the_text_format():
+    def f(x, i, idx):
+        a = np.exp(x) * 2.0 + x[::-1, None].sum()
+        return (a.argmax(axis=1), np.einsum("ij,kj->ik", a, x), x[i], x[:, idx], a.var(axis=0),
+                x.astype(np.int8) // 3)
+
+    module = jit(f, backend="interpreter").lower(X, 1, np.array([0, 2]))
+    text = print_module(module)
+    reparsed = jitflow.ir.parse_module(text)
+    verify(reparsed)
+    assert print_module(reparsed) == text
+
+
+def test_supported_functions_lists_the_numpy_surface():
+    names = jitflow.frontend.supported_functions()
+    for name in ("np.sum", "np.add", "np.einsum", "np.where", "np.matmul", "np.concatenate"):
+        assert name in names
+    assert "np.fft.fft" not in names

@@ -1,0 +1,78 @@
+"""Property test: random elementwise/reduction programs agree with NumPy through jit(interpreter).
+
+A program is a chain of steps on an accumulator ``acc`` with a second input
+``other`` (broadcastable to the first): unary ufuncs, binary ufuncs and
+operators against ``other``, ``acc`` or a Python scalar, and reductions with a
+random axis and keepdims.  Whatever NumPy does (values, dtypes, shapes, and
+raising) jit must do too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from frontend_util import check_or_raise
+
+DTYPES = [np.float32, np.float64, np.float16, np.int8, np.uint8, np.int32, np.int64, np.bool_]
+
+UNARY = [np.negative, np.abs, np.exp, np.tanh, np.sin, np.square, np.sign, np.floor,
+         np.logical_not, np.isnan, np.sqrt, np.log1p, lambda a: -a, lambda a: a.astype(np.float32),
+         lambda a: a.T]
+BINARY = [np.add, np.subtract, np.multiply, np.true_divide, np.floor_divide, np.remainder,
+          np.maximum, np.minimum, np.less, np.equal, np.logical_and, np.bitwise_or,
+          lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a >= b, lambda a, b: a // b,
+          lambda a, b: np.where(a > b, a, b)]
+REDUCTIONS = [np.sum, np.mean, np.max, np.min, np.prod, np.any, np.var, np.argmax,
+              lambda a, axis, keepdims: a.std(axis=axis, keepdims=keepdims)]
+SCALARS = st.sampled_from([0, 1, -2, 3, 0.5, -1.5, True, 2.0])
+
+
+@st.composite
+def programs(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    dtype = draw(st.sampled_from(DTYPES))
+    elements = hnp.from_dtype(np.dtype(dtype), allow_nan=False, allow_infinity=False,
+                              min_value=-50 if dtype != np.bool_ else None,
+                              max_value=50 if dtype != np.bool_ else None)
+    if dtype == np.uint8:
+        elements = st.integers(0, 50)
+    x = draw(hnp.arrays(dtype, shape, elements=elements))
+    other_shape = draw(hnp.broadcastable_shapes(shape, min_dims=0, max_dims=len(shape), min_side=0))
+    other_dtype = draw(st.sampled_from(DTYPES))
+    other_elements = st.integers(0, 9) if other_dtype != np.bool_ else st.booleans()
+    other = draw(hnp.arrays(other_dtype, other_shape, elements=other_elements))
+    steps = draw(st.lists(st.one_of(
+        st.tuples(st.just("unary"), st.sampled_from(range(len(UNARY)))),
+        st.tuples(st.just("binary"), st.sampled_from(range(len(BINARY))),
+                  st.sampled_from(["other", "self", "scalar"]), SCALARS),
+        st.tuples(st.just("reduce"), st.sampled_from(range(len(REDUCTIONS))),
+                  st.integers(-3, 3) | st.none(), st.booleans()),
+    ), min_size=1, max_size=5))
+    return x, other, steps
+
+
+def run_program(steps, x, other):
+    acc = x
+    for step in steps:
+        if step[0] == "unary":
+            acc = UNARY[step[1]](acc)
+        elif step[0] == "binary":
+            _, index, operand, scalar = step
+            rhs = {"other": other, "self": acc, "scalar": scalar}[operand]
+            acc = BINARY[index](acc, rhs)
+        else:
+            _, index, axis, keepdims = step
+            if axis is not None and not -np.ndim(acc) <= axis < np.ndim(acc):
+                axis = None
+            acc = REDUCTIONS[index](acc, axis=axis, keepdims=keepdims)
+    return acc
+
+
+@settings(max_examples=150, deadline=None)
+@given(programs())
+def test_random_programs_match_numpy(program):
+    x, other, steps = program
+    check_or_raise(lambda a, b: run_program(steps, a, b), x, other, rtol=1e-5, atol=1e-6)
