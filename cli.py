@@ -86,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "instead of printing")
     run.set_defaults(command="run", handler=run_run)
 
+    dump = commands.add_parser(
+        "dump", help="trace a Python function and print one stage of its compilation",
+        description="Import FILE.py, trace FUNC (jitted or plain) for arguments of the given "
+                    "types, and print the chosen stage.")
+    dump.add_argument("target", metavar="FILE.py:FUNC")
+    dump.add_argument("--arg", action="append", default=[], metavar="TYPE",
+                      help="type of the next positional argument, e.g. f32[1024,256] or s32[]")
+    dump.add_argument("--stage", choices=DUMP_STAGES, default="traced",
+                      help="traced or optimized IR, LLVM IR before (llvm) or after (llvm-opt) "
+                           "optimization, or assembly")
+    dump.add_argument("--backend", default="cpu", help="backend whose code llvm/asm show")
+    dump.set_defaults(command="dump", handler=run_dump)
+
     demo = commands.add_parser("demo", help="run the bundled examples and check them against NumPy")
     demo.set_defaults(command="demo", handler=run_demo)
     return parser
@@ -221,6 +234,67 @@ def save_results(leaves: Sequence[tuple[str, Any, Type]], directory: Path) -> li
         raise JitflowError(f"cannot write results to '{directory}': "
                            f"{error.strerror or error}") from None
     return written
+
+
+# -- dump --------------------------------------------------------------------
+
+DUMP_STAGES = ("traced", "optimized", "llvm", "llvm-opt", "asm")
+# Executable attribute holding each code stage's text.
+CODE_STAGES = {"llvm": "llvm_ir", "llvm-opt": "llvm_ir_optimized", "asm": "asm"}
+
+
+def run_dump(args: argparse.Namespace) -> int:
+    from .frontend import jit
+    from .frontend.api import Jitted
+
+    function = load_function(args.target)
+    jitted = function if isinstance(function, Jitted) else jit(function, backend=args.backend)
+    arrays = [example_array(text) for text in args.arg]
+    if args.stage == "traced":
+        text = print_module(jitted.trace(*arrays))
+    elif args.stage == "optimized":
+        text = print_module(jitted.lower(*arrays))
+    else:
+        executable = jitted.compile(*arrays)
+        text = getattr(executable, CODE_STAGES[args.stage], None)
+        if text is None:
+            raise JitflowError(f"the {args.backend} backend has no {args.stage} stage to show")
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def load_function(target: str) -> Callable[..., Any]:
+    """``FUNC`` from ``FILE.py:FUNC``, importing the file as a module."""
+    import importlib.util
+
+    path, colon, name = target.rpartition(":")
+    if not colon or not path or not name:
+        raise JitflowError(f"expected FILE.py:FUNC, got '{target}'")
+    if not Path(path).is_file():
+        raise JitflowError(f"cannot read '{path}': no such file")
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except JitflowError:
+        raise
+    except Exception as error:  # the user's module failed to import: say so, without our frames
+        raise JitflowError(f"importing '{path}' failed: {type(error).__name__}: {error}") from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise JitflowError(f"'{path}' has no function '{name}'")
+    return function
+
+
+def example_array(text: str) -> np.ndarray:
+    """A zero array of the type written as ``f32[8,16]`` (tracing only needs its type)."""
+    from .ir.parser import Parser
+
+    parser = Parser(text, filename="--arg")
+    type_ = parser.parse_type()
+    if parser.token.kind != "eof" or not isinstance(type_, TensorType):
+        raise JitflowError(f"--arg expects an array type such as f32[8,16] or s32[], got '{text}'")
+    return np.zeros(type_.shape, dtype=type_.dtype.numpy)
 
 
 # -- demo --------------------------------------------------------------------

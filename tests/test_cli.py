@@ -302,3 +302,64 @@ def test_demo_fails_when_a_check_fails(monkeypatch, capsys):
     captured = capsys.readouterr()
     assert "DOES NOT MATCH NumPy: max abs error 1.0e+00" in captured.out
     assert "1 of 1 demo checks do not match NumPy" in captured.err
+
+
+USER_FUNCTIONS = '''\
+import numpy as np
+import jitflow
+
+
+def softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@jitflow.jit
+def scale(x, y):
+    return x * y
+
+
+def branchy(x):
+    if x.sum() > 0:
+        return x
+    return -x
+'''
+
+
+@pytest.fixture
+def user_file(tmp_path: Path) -> Path:
+    path = tmp_path / "user_functions.py"
+    path.write_text(USER_FUNCTIONS)
+    return path
+
+
+def test_dump_traced_ir_names_the_user_lines(user_file, capsys):
+    assert cli.main(["dump", f"{user_file}:softmax", "--arg", "f32[4,8]"]) == 0
+    module = parse_module(capsys.readouterr().out)
+    assert module.entry.parameters[0].type.shape == (4, 8)
+    assert {i.source.line for i in module.entry.instructions if i.opcode == "exponential"} == {6}
+    assert all(i.source.file == str(user_file) for i in module.entry.instructions)
+
+
+def test_dump_accepts_jitted_functions_and_scalars(user_file, capsys):
+    assert cli.main(["dump", f"{user_file}:scale", "--arg", "s32[3]", "--arg", "s32[]",
+                     "--stage", "optimized"]) == 0
+    root = parse_module(capsys.readouterr().out).entry.root
+    assert root.opcode == "multiply" and str(root.type) == "s32[3]"
+
+
+@pytest.mark.parametrize("argv,fragments", [
+    (["{file}:nope", "--arg", "f32[2]"], ["has no function 'nope'"]),
+    (["{file}", "--arg", "f32[2]"], ["expected FILE.py:FUNC"]),
+    (["/no/such/file.py:f"], ["cannot read '/no/such/file.py'"]),
+    (["{file}:softmax", "--arg", "f32[2,"], ["--arg:1:7: error: expected a dimension size"]),
+    (["{file}:softmax", "--arg", "(f32[2])"], ["--arg expects an array type"]),
+    (["{file}:branchy", "--arg", "f32[2]"], ["user_functions.py:16 (in branchy)", "Python bool"]),
+])
+def test_dump_errors(user_file, capsys, argv, fragments):
+    argv = [a.replace("{file}", str(user_file)) for a in argv]
+    assert cli.main(["dump", *argv]) == 2
+    err = capsys.readouterr().err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert "Traceback" not in err
