@@ -1,1 +1,57 @@
-"""Runtime: executables, buffers, compilation caches."""
+"""Runtime: compile IR modules to executables, with an in-process cache by module text."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import re
+import threading
+import time
+
+from ..errors import BackendError
+from ..ir import Module, print_module
+from .executable import DATA_OFFSET, Executable, InputError
+
+TARGETS = ("cpu",)
+_CACHE_SIZE = 256
+_cache: "collections.OrderedDict[tuple[str, str], Executable]" = collections.OrderedDict()
+_lock = threading.Lock()
+
+
+def cache_text(module: Module) -> str:
+    """The module's text without what cannot change its executable: its name and the
+    layouts (the cpu backend keeps every buffer row-major, inputs and outputs are logical
+    arrays)."""
+    text = print_module(module)
+    text = re.sub(r"\AHloModule \S+", "HloModule m", text)
+    return re.sub(r"\]\{[0-9,]*\}", "]", text)
+
+
+def compile(module: Module, target: str = "cpu") -> Executable:
+    """Compile ``module`` for ``target``; the same module text compiles once per process.
+
+    The executable takes the entry parameters as arrays (tuple parameters flattened)
+    and returns the root value: an array, or a tuple of arrays for a tuple root.
+    """
+    if target not in TARGETS:
+        raise BackendError(f"unknown compilation target {target!r} (available: {', '.join(TARGETS)})")
+    from ..codegen.cpu import compile_module
+
+    start = time.perf_counter()
+    key = (target, hashlib.sha256(cache_text(module).encode()).hexdigest())
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            _cache.move_to_end(key)
+            return cached
+    compiled, plan, stats = compile_module(module, DATA_OFFSET)
+    stats["compile_total_s"] = time.perf_counter() - start
+    executable = Executable(compiled, plan, stats)
+    with _lock:
+        _cache[key] = executable
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return executable
+
+
+__all__ = ["Executable", "InputError", "TARGETS", "compile"]

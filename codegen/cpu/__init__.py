@@ -1,0 +1,43 @@
+"""The CPU backend: IR module -> LLVM IR (llvmlite IRBuilder) -> O3 for the host -> MCJIT."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ...ir import Module
+from .jit import Compiled, compile_ir, load_blas
+from .module import ENTRY, OBJECTS_ENTRY, EntryBuilder, Plan
+
+
+def host_threads() -> int:
+    """Cores this process may run on (kernels fan out to this many native threads)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def compile_module(module: Module, data_offset: int | None) -> tuple[Compiled, Plan, dict]:
+    """Machine code for ``module``'s entry computation, its calling plan, and statistics.
+
+    ``data_offset`` is where a NumPy array object holds its data pointer; when given,
+    the code also gets an entry taking the array objects themselves.
+    """
+    start = time.perf_counter()
+    blas = load_blas() is not None
+    threads = host_threads()
+    llvm_module, plan = EntryBuilder(module, threads, blas, data_offset).build()
+    text = str(llvm_module)
+    build_s = time.perf_counter() - start
+    compiled = compile_ir(text, ENTRY, OBJECTS_ENTRY if data_offset is not None else None,
+                          plan.largest_kernel_work)
+    stats = {"build_llvm_ir_s": build_s, **compiled.times,
+             "kernel_count": plan.kernel_count, "threads": threads if plan.uses_threads else 1,
+             "uses_blas": plan.uses_blas, "workspace_bytes": plan.workspace_bytes,
+             "input_bytes": sum(t.nbytes for t in plan.inputs),
+             "output_bytes": sum(t.nbytes for t in plan.outputs)}
+    return compiled, plan, stats
+
+
+__all__ = ["Compiled", "Plan", "compile_module", "host_threads"]

@@ -1,0 +1,45 @@
+"""Where array values live at run time: slots of the entry's pointer array, or constants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from ...ir import TensorType
+from .loops import i64
+from .scalars import I8, PTR
+
+
+@dataclass(frozen=True, eq=True)
+class Buffer:
+    """An array value's storage.
+
+    ``slot`` indexes the ``i8**`` argument every generated function receives
+    (inputs, then outputs, then the workspace); ``offset`` is a byte offset in
+    that buffer (temporaries live in the workspace).  Constants are globals.
+    """
+
+    type: TensorType
+    slot: int | None = None
+    offset: int = 0
+    constant: ir.GlobalVariable | None = None
+
+    def pointer(self, b: ir.IRBuilder, buffers: ir.Value) -> ir.Value:
+        if self.constant is not None:
+            return self.constant
+        base = b.load(b.gep(buffers, [i64(self.slot)], inbounds=True, source_etype=PTR), typ=PTR)
+        if self.offset == 0:
+            return base
+        return b.gep(base, [i64(self.offset)], inbounds=True, source_etype=I8)
+
+    @property
+    def nbytes(self) -> int:
+        return self.type.nbytes
+
+
+def leaves(value) -> list[Buffer]:
+    """The buffers of a value (a Buffer or nested tuples of them), in order."""
+    if isinstance(value, Buffer):
+        return [value]
+    return [leaf for element in value for leaf in leaves(element)]

@@ -1,0 +1,141 @@
+"""LLVM for the host: target machine, O3 pipeline, external symbols, MCJIT.
+
+Facts this relies on (see /work/shared/TOOLCHAIN.md): llvmlite 0.50 only needs the
+native target and asm printer initialized; the target machine must name the host
+CPU and its features or loops vectorize to SSE width; MCJIT resolves externals
+silently to null, so every external symbol is checked before code is finalized.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import time
+from dataclasses import dataclass, field
+
+import llvmlite.binding as llvm
+
+from ..errors import CodegenError
+
+# Externals generated code may call, and the libraries that provide them.  LLVM itself
+# emits memcpy/memset calls (loop idioms, large copies) that are not visible as IR
+# declarations, so these are always registered.
+_LIBC = ("memcpy", "memmove", "memset", "pthread_create", "pthread_join")
+_LIBM = tuple(name + suffix for name in ("sin", "cos", "tan", "cbrt", "atan2", "pow", "fmod")
+              for suffix in ("", "f"))
+
+
+@functools.lru_cache(maxsize=None)
+def target_machine() -> llvm.TargetMachine:
+    """The shared target machine for optimization and assembly output."""
+    return new_target_machine()
+
+
+def new_target_machine() -> llvm.TargetMachine:
+    """A target machine for the host (an execution engine owns and frees its own)."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                        features=llvm.get_host_cpu_features().flatten(),
+                                        opt=3, codemodel="jitdefault")
+
+
+@functools.lru_cache(maxsize=None)
+def _register_system_symbols() -> None:
+    libc = ctypes.CDLL(None)
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    for library, names in ((libc, _LIBC), (libm, _LIBM)):
+        for name in names:
+            if llvm.address_of_symbol(name) is None:
+                address = ctypes.cast(getattr(library, name), ctypes.c_void_p).value
+                llvm.add_symbol(name, address)
+
+
+@functools.lru_cache(maxsize=None)
+def load_blas() -> str | None:
+    """Make OpenBLAS (the ``scipy-openblas32`` package) callable from JIT code; its path,
+    or None when the package is missing (dots then use generated loops)."""
+    try:
+        import scipy_openblas32
+    except ImportError:
+        return None
+    import os
+
+    path = os.path.join(scipy_openblas32.get_lib_dir(), f"lib{scipy_openblas32.get_library()}.so")
+    llvm.load_library_permanently(path)
+    return path
+
+
+@dataclass
+class Compiled:
+    """A finalized machine-code library and how it was made."""
+
+    engine: llvm.ExecutionEngine
+    module: llvm.ModuleRef
+    entry_address: int | None     # jf_entry(i8** buffers), when it is the way in
+    objects_address: int | None   # jf_entry_objects(PyArrayObject*...), otherwise
+    llvm_ir: str
+    times: dict[str, float] = field(default_factory=dict)
+
+    @functools.cached_property
+    def llvm_ir_optimized(self) -> str:
+        return str(self.module)
+
+    @functools.cached_property
+    def asm(self) -> str:
+        return target_machine().emit_assembly(llvm.parse_assembly(str(self.module)))
+
+
+# Programs whose largest kernel does less work than this gain nothing measurable from
+# loop unrolling and interleaving, which double O3's compile time on small modules.
+SMALL_PROGRAM_WORK = 1 << 14
+
+
+def _optimize(module: llvm.ModuleRef, small: bool) -> None:
+    options = llvm.create_pipeline_tuning_options(speed_level=3)
+    options.loop_vectorization = True
+    options.slp_vectorization = True
+    options.loop_unrolling = not small
+    options.loop_interleaving = not small
+    builder = llvm.create_pass_builder(target_machine(), options)
+    builder.getModulePassManager().run(module, builder)
+
+
+def _check_externals(module: llvm.ModuleRef) -> None:
+    for fn in module.functions:
+        if fn.is_declaration and not fn.name.startswith("llvm.") and llvm.address_of_symbol(fn.name) is None:
+            raise CodegenError(f"generated code calls '{fn.name}', which is not available in this "
+                               "process (a missing runtime library?)")
+
+
+def compile_ir(text: str, entry: str, objects_entry: str | None, largest_work: int) -> Compiled:
+    """Parse, verify, optimize at O3 for the host and JIT-compile LLVM IR text.
+
+    ``largest_work`` (elements x inner trips of the biggest kernel) picks the small-program
+    pipeline (no unrolling or interleaving) below ``SMALL_PROGRAM_WORK``.
+    """
+    _register_system_symbols()
+    times = {}
+    start = time.perf_counter()
+    try:
+        module = llvm.parse_assembly(text)
+        module.verify()
+    except RuntimeError as error:  # a codegen bug, reported as such rather than a crash
+        raise CodegenError(f"internal error: generated LLVM IR does not verify: {error}") from None
+    tm = target_machine()
+    module.triple = tm.triple
+    module.data_layout = str(tm.target_data)
+    times["llvm_parse_verify_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    _optimize(module, largest_work < SMALL_PROGRAM_WORK)
+    times["llvm_optimize_s"] = time.perf_counter() - start
+    _check_externals(module)
+    start = time.perf_counter()
+    engine = llvm.create_mcjit_compiler(module, new_target_machine())
+    engine.finalize_object()
+    times["llvm_codegen_s"] = time.perf_counter() - start
+    if objects_entry:
+        return Compiled(engine, module, None, engine.get_function_address(objects_entry), text, times)
+    return Compiled(engine, module, engine.get_function_address(entry), None, text, times)

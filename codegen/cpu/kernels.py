@@ -1,0 +1,259 @@
+"""Kernels: loop nests over an output's index space, native threads, and BLAS calls.
+
+Every kernel is an internal function ``void k(i8** buffers, i64 begin, i64 end)``
+that computes the output elements with row-major positions in [begin, end).  The
+entry function calls it once over the whole range (LLVM then inlines it), or,
+for large kernels, through ``jf_parallel_for``, which runs chunks of the range
+on native threads (pthreads): the executable stays one native call either way.
+
+The iteration space is walked as rows x columns (columns = the minor dimension),
+so the innermost loop is a unit-stride counted loop that LLVM vectorizes; a
+kernel made of elementwise ops only uses one flat loop over all elements.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+from llvmlite import ir
+
+from ...ir import DType, Instruction, TensorType
+from .buffers import Buffer
+from .elemental import Elemental, Leaf, buffer_leaf
+from .loops import Index, delinearize, for_range, i64
+from .scalars import I32, I64, PTR, element_ptr, stack_array_element, store_element
+
+# Below this much work (elements x inner loop trips) threads cost more than they save:
+# creating and joining a pthread is ~20-50 us.
+PARALLEL_WORK = 1 << 18
+
+KernelBody = Callable[[Elemental, Index], list]
+
+
+class KernelSet:
+    """The kernels of one LLVM module and the thread fan-out that runs big ones."""
+
+    def __init__(self, module: ir.Module, threads: int) -> None:
+        self.module = module
+        self.threads = max(1, threads)
+        self.kernels: list[ir.Function] = []
+        self.parallel_kernels: list[ir.Function] = []
+        self.largest_work = 0
+        self._kernel_type = ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
+
+    def loop_kernel(self, shape: Sequence[int], inputs: dict[Instruction, Buffer],
+                    outputs: Sequence[Buffer], body: KernelBody, nested: bool) -> ir.Function:
+        """A kernel storing ``body(elemental, index)`` (one value per output) at every index."""
+        fn = ir.Function(self.module, self._kernel_type, f"jf_kernel{len(self.kernels)}")
+        fn.linkage = "internal"
+        self.kernels.append(fn)
+        buffers, begin, end = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        leaves: dict[Instruction, Leaf] = {
+            inst: buffer_leaf(b, buffer.pointer(b, buffers), buffer.type) for inst, buffer in inputs.items()}
+        out_pointers = [o.pointer(b, buffers) for o in outputs]
+        elemental = Elemental(b, leaves)
+        shape = tuple(shape)
+        columns = shape[-1] if nested and shape else max(math.prod(shape), 1)
+        outer_shape = shape[:-1] if nested and shape else ()
+        first_row = b.udiv(begin, i64(columns))
+        last_row = b.add(b.udiv(b.sub(end, i64(1)), i64(columns)), i64(1))
+        with for_range(b, first_row, last_row, "row") as row:
+            row_start = b.mul(row, i64(columns))
+            low = b.sub(begin, row_start)
+            high = b.sub(end, row_start)
+            low = b.select(b.icmp_signed("<", low, i64(0)), i64(0), low)
+            high = b.select(b.icmp_signed(">", high, i64(columns)), i64(columns), high)
+            outer = delinearize(b, row, outer_shape) if outer_shape else []
+            with for_range(b, low, high, "col") as column:
+                linear = b.add(row_start, column)
+                index = Index(shape, dims=outer + [column], linear=linear) if nested and shape else (
+                    Index(shape, linear=linear))
+                for pointer, buffer, value in zip(out_pointers, outputs, body(elemental, index)):
+                    target = element_ptr(b, pointer, linear if shape else i64(0), buffer.type.dtype)
+                    store_element(b, value, target, buffer.type.dtype)
+        b.ret_void()
+        return fn
+
+    def run(self, b: ir.IRBuilder, buffers: ir.Value, kernel: ir.Function, size: int, work: int) -> None:
+        """Call ``kernel`` over [0, size) from the entry: directly, or on threads if it is big."""
+        self.largest_work = max(self.largest_work, work)
+        if self.threads > 1 and work >= PARALLEL_WORK and size >= self.threads:
+            if kernel not in self.parallel_kernels:
+                self.parallel_kernels.append(kernel)
+            number = self.parallel_kernels.index(kernel)
+            b.call(self._parallel_for(), [ir.Constant(I32, number), buffers, i64(size)])
+        else:
+            b.call(kernel, [buffers, i64(0), i64(size)])
+
+    # -- native threads ---------------------------------------------------------------
+
+    def _parallel_for(self) -> ir.Function:
+        existing = self.module.globals.get("jf_parallel_for")
+        if existing is not None:
+            return existing
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [I32, PTR, I64]), "jf_parallel_for")
+        fn.linkage = "internal"
+        return fn
+
+    def finish(self) -> None:
+        """Emit the thread fan-out once every parallel kernel is known."""
+        if not self.parallel_kernels:
+            return
+        task = ir.LiteralStructType([I32, PTR, I64, I64])
+        worker = self._worker(task)
+        self._fan_out(task, worker)
+
+    def _dispatch(self, b: ir.IRBuilder, number: ir.Value, args: list) -> None:
+        """Call parallel kernel ``number`` (a switch of direct calls: no function pointers)."""
+        done = b.function.append_basic_block("dispatched")
+        switch = b.switch(number, done)
+        for i, kernel in enumerate(self.parallel_kernels):
+            block = b.function.append_basic_block(f"kernel{i}")
+            switch.add_case(ir.Constant(I32, i), block)
+            b.position_at_end(block)
+            b.call(kernel, args)
+            b.branch(done)
+        b.position_at_end(done)
+
+    def _worker(self, task: ir.Type) -> ir.Function:
+        fn = ir.Function(self.module, ir.FunctionType(PTR, [PTR]), "jf_worker")
+        fn.linkage = "internal"
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        fields = [b.load(b.gep(fn.args[0], [ir.Constant(I32, 0), ir.Constant(I32, k)], source_etype=task),
+                         typ=t) for k, t in enumerate(task.elements)]
+        self._dispatch(b, fields[0], fields[1:])
+        b.ret(ir.Constant(PTR, None))
+        return fn
+
+    def _fan_out(self, task: ir.Type, worker: ir.Function) -> None:
+        """Chunk t of [0, n) runs on thread t; chunk 0 on the caller; a failed spawn runs inline."""
+        fn = self._parallel_for()
+        number, buffers, n = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        count = self.threads
+        tasks, threads, started = (b.alloca(ir.ArrayType(t, count)) for t in (task, I64, I32))
+        create = _declare(self.module, "pthread_create", I32, [PTR, PTR, PTR, PTR])
+        join = _declare(self.module, "pthread_join", I32, [I64, PTR])
+        chunk = b.udiv(b.add(n, i64(count - 1)), i64(count))
+        for t in range(1, count):
+            flag = stack_array_element(b, started, t)
+            b.store(ir.Constant(I32, 0), flag)
+            begin = b.mul(chunk, i64(t))
+            end = b.add(begin, chunk)
+            end = b.select(b.icmp_signed(">", end, n), n, end)
+            with b.if_then(b.icmp_signed("<", begin, end)):
+                slot = stack_array_element(b, tasks, t)
+                for k, value in enumerate([number, buffers, begin, end]):
+                    b.store(value, stack_array_element(b, slot, k))
+                handle = stack_array_element(b, threads, t)
+                failed = b.call(create, [handle, ir.Constant(PTR, None), worker, slot])
+                ok = b.icmp_signed("==", failed, ir.Constant(I32, 0))
+                b.store(b.zext(ok, I32), flag)
+                with b.if_then(b.not_(ok)):
+                    self._dispatch(b, number, [buffers, begin, end])
+        first_end = b.select(b.icmp_signed(">", chunk, n), n, chunk)
+        self._dispatch(b, number, [buffers, i64(0), first_end])
+        for t in range(1, count):
+            flag = b.load(stack_array_element(b, started, t), typ=I32)
+            with b.if_then(b.icmp_signed("!=", flag, ir.Constant(I32, 0))):
+                handle = b.load(stack_array_element(b, threads, t), typ=I64)
+                b.call(join, [handle, ir.Constant(PTR, None)])
+        b.ret_void()
+
+
+def _declare(module: ir.Module, name: str, result: ir.Type, args: list[ir.Type]) -> ir.Function:
+    existing = module.globals.get(name)
+    return existing if existing is not None else ir.Function(module, ir.FunctionType(result, args), name)
+
+
+# -- dot through BLAS ------------------------------------------------------------------
+
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+# Below this many multiply-adds the generated loop beats the BLAS call's overhead.
+BLAS_MIN_FLOPS = 16 ** 3
+
+
+def blas_layout(inst: Instruction) -> tuple[bool, bool] | None:
+    """(transpose lhs, transpose rhs) if both operands are row-major matrices (after batch dims)
+    in some orientation; None if a copy into matrix order is needed first."""
+    lhs, rhs = inst.operands[0].type, inst.operands[1].type
+    lb, rb = list(inst.attrs["lhs_batch_dims"]), list(inst.attrs["rhs_batch_dims"])
+    lc, rc = list(inst.attrs["lhs_contracting_dims"]), list(inst.attrs["rhs_contracting_dims"])
+    if lb != list(range(len(lb))) or rb != list(range(len(rb))):
+        return None
+    lf = [d for d in range(lhs.rank) if d not in lb + lc]
+    rf = [d for d in range(rhs.rank) if d not in rb + rc]
+    lhs_rest = list(range(len(lb), lhs.rank))
+    rhs_rest = list(range(len(rb), rhs.rank))
+    if lhs_rest == lf + lc:
+        transpose_lhs = False
+    elif lhs_rest == lc + lf:
+        transpose_lhs = True
+    else:
+        return None
+    if rhs_rest == rc + rf:
+        return transpose_lhs, False
+    if rhs_rest == rf + rc:
+        return transpose_lhs, True
+    return None
+
+
+def dot_sizes(inst: Instruction) -> tuple[int, int, int, int]:
+    """(batch, m, n, k) of a dot."""
+    lhs, rhs = inst.operands[0].type, inst.operands[1].type
+    lb, lc = inst.attrs["lhs_batch_dims"], inst.attrs["lhs_contracting_dims"]
+    rb, rc = inst.attrs["rhs_batch_dims"], inst.attrs["rhs_contracting_dims"]
+    batch = math.prod(lhs.shape[d] for d in lb)
+    k = math.prod(lhs.shape[d] for d in lc)
+    m = math.prod(s for d, s in enumerate(lhs.shape) if d not in lb + lc)
+    n = math.prod(s for d, s in enumerate(rhs.shape) if d not in rb + rc)
+    return batch, m, n, k
+
+
+def wants_blas(inst: Instruction) -> bool:
+    """f32/f64 dots of useful size whose result type is the operand type go to BLAS."""
+    dtype = inst.operands[0].type.dtype
+    if dtype not in (DType.F32, DType.F64) or inst.type.dtype is not dtype:
+        return False
+    batch, m, n, k = dot_sizes(inst)
+    return min(m, n, k, batch) > 0 and m * n * k >= BLAS_MIN_FLOPS and max(m, n, k) < 2 ** 31
+
+
+def call_gemm(b: ir.IRBuilder, buffers: ir.Value, inst: Instruction, lhs: Buffer, rhs: Buffer,
+              out: Buffer, transpose: tuple[bool, bool]) -> None:
+    """One cblas_?gemm per batch element: C = A @ B with transposes as flags."""
+    dtype = inst.type.dtype
+    t = ir.FloatType() if dtype is DType.F32 else ir.DoubleType()
+    name = "scipy_cblas_sgemm" if dtype is DType.F32 else "scipy_cblas_dgemm"
+    gemm = _declare(b.module, name, ir.VoidType(),
+                    [I32, I32, I32, I32, I32, I32, t, PTR, I32, PTR, I32, t, PTR, I32])
+    batch, m, n, k = dot_sizes(inst)
+    ta, tb = transpose
+    lda = m if ta else k
+    ldb = k if tb else n
+    a_base, b_base, c_base = (x.pointer(b, buffers) for x in (lhs, rhs, out))
+    c32 = lambda v: ir.Constant(I32, v)  # noqa: E731
+    with for_range(b, i64(0), i64(batch), "batch") as index:
+        a = element_ptr(b, a_base, b.mul(index, i64(m * k)), dtype)
+        bb = element_ptr(b, b_base, b.mul(index, i64(k * n)), dtype)
+        c = element_ptr(b, c_base, b.mul(index, i64(m * n)), dtype)
+        b.call(gemm, [c32(ROW_MAJOR), c32(TRANS if ta else NO_TRANS), c32(TRANS if tb else NO_TRANS),
+                      c32(m), c32(n), c32(k), ir.Constant(t, 1.0), a, c32(lda), bb, c32(ldb),
+                      ir.Constant(t, 0.0), c, c32(n)])
+
+
+def matrix_order(inst: Instruction, operand: int) -> list[int]:
+    """The transpose permutation putting an operand in (batch, free, contracting) order for the
+    lhs, (batch, contracting, free) for the rhs."""
+    t = inst.operands[operand].type
+    side = "lhs" if operand == 0 else "rhs"
+    batch = list(inst.attrs[f"{side}_batch_dims"])
+    contracting = list(inst.attrs[f"{side}_contracting_dims"])
+    free = [d for d in range(t.rank) if d not in batch + contracting]
+    return batch + (free + contracting if operand == 0 else contracting + free)
+
+
+def permuted(t: TensorType, permutation: Sequence[int]) -> TensorType:
+    return TensorType(t.dtype, tuple(t.shape[d] for d in permutation))

@@ -1,0 +1,398 @@
+"""One LLVM module per executable: the entry function, its buffers, and its kernels.
+
+The entry is ``void jf_entry(i8** buffers)``: ``buffers`` holds the inputs (entry
+parameters, tuples flattened), then the outputs (root leaves), then one workspace
+for temporaries; a call is one native call.  Computations are emitted in order:
+
+* array instructions become kernels (``kernels.py``): one loop nest each, or one
+  per ``fusion`` instruction (its fused computation is composed inside the loop);
+* ``dot`` on f32/f64 calls BLAS;
+* ``tuple``/``get-tuple-element`` are resolved at compile time (shapes are static);
+* ``while``, ``conditional`` and ``call`` emit their computations inline, with
+  basic blocks for the control flow; loop state lives in workspace buffers.
+
+Until buffer assignment exists every instruction gets its own temporary, except
+root values a kernel can write straight into an output buffer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence, Union
+
+from llvmlite import ir
+
+from ...ir import Computation, Instruction, Module, TensorType, TupleType, Type
+from ..errors import UnsupportedOpError
+from . import kernels
+from .buffers import Buffer, leaves
+from .elemental import Elemental, constant_global, needs_dims
+from .loops import Index, i64
+from .scalars import I1, I8, I32, I64, PTR, stack_array_element
+
+@dataclass(frozen=True, eq=False)
+class Deferred:
+    """An index-only array (broadcast, iota) not stored anywhere: kernels that read it
+    recompute it inside their loop; it gets a buffer only where one is needed."""
+
+    inst: Instruction
+    operands: tuple
+
+
+Value = Union[Buffer, Deferred, tuple]
+ENTRY = "jf_entry"
+OBJECTS_ENTRY = "jf_entry_objects"
+OutputTree = Union[int, tuple]
+
+# Temporaries are aligned for vector loads; we never claim more than that.
+ALIGNMENT = 64
+# Workspaces up to this size live on the native stack (no allocation per call).
+STACK_WORKSPACE = 64 * 1024
+# Cheap to recompute per element: consumers generate them instead of reading a buffer.
+_DEFERRED = frozenset({"broadcast", "iota"})
+# Kernel producers that can write straight into an output buffer.
+_NOT_KERNELS = frozenset({"parameter", "constant", "tuple", "get-tuple-element", "while",
+                          "conditional", "call"})
+
+
+@dataclass
+class Plan:
+    """What the runtime needs to call the entry function."""
+
+    inputs: list[TensorType]
+    input_names: list[str]
+    outputs: list[TensorType]
+    output_tree: OutputTree
+    workspace_bytes: int
+    kernel_count: int
+    uses_blas: bool
+    uses_threads: bool
+    stack_workspace: bool
+    largest_kernel_work: int
+
+
+def flatten_types(t: Type) -> list[TensorType]:
+    if isinstance(t, TupleType):
+        return [leaf for element in t.elements for leaf in flatten_types(element)]
+    return [t]
+
+
+def check_supported(module: Module) -> None:
+    """Reject what this backend cannot run before any code is generated."""
+    for inst in module.instructions():
+        if inst.opcode == "custom-call":
+            raise UnsupportedOpError(
+                f"custom-call target '{inst.attrs['custom_call_target']}' is not supported by the cpu "
+                f"backend ({inst.describe()})")
+
+
+class EntryBuilder:
+    """Builds the LLVM module of an executable from an IR module."""
+
+    def __init__(self, module: Module, threads: int, blas: bool, data_offset: int | None) -> None:
+        check_supported(module)
+        self.data_offset = data_offset
+        self.hlo = module
+        self.blas = blas
+        self.uses_blas = False
+        self.llvm = ir.Module(name=module.name)
+        self.kernels = kernels.KernelSet(self.llvm, threads)
+        entry = module.entry
+        self.input_types = [leaf for p in entry.parameters for leaf in flatten_types(p.type)]
+        self.output_types = flatten_types(entry.result_type)
+        self.workspace_slot = len(self.input_types) + len(self.output_types)
+        self.workspace_bytes = 0
+        fn = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), [PTR]), ENTRY)
+        if data_offset is not None:
+            fn.linkage = "internal"  # only reached through the objects entry: compile it once
+        self.buffers = fn.args[0]
+        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
+        self._destinations: dict[Instruction, Buffer] = {}
+
+    # -- the whole program ------------------------------------------------------------
+
+    def build(self) -> tuple[ir.Module, Plan]:
+        entry = self.hlo.entry
+        slot = 0
+        args = []
+        for param in entry.parameters:
+            value, slot = self._slots(param.type, slot)
+            args.append(value)
+        outputs, _ = self._slots(entry.result_type, slot)
+        self._plan_direct_outputs(entry.root, outputs)
+        result = self.buffer(self.emit(entry, args))
+        for source, target in zip(leaves(result), leaves(outputs)):
+            if source != target:
+                self.copy(source, target)
+        self.b.ret_void()
+        self.kernels.finish()
+        stack_workspace = self.data_offset is not None and 0 < self.workspace_bytes <= STACK_WORKSPACE
+        if self.data_offset is not None:
+            self._objects_entry(self.workspace_slot, stack_workspace)
+        names = [f"%{p.name}" + (f"[{i}]" if isinstance(p.type, TupleType) else "")
+                 for p in entry.parameters for i in range(len(flatten_types(p.type)))]
+        plan = Plan(self.input_types, names, self.output_types, _tree(entry.result_type, [0]),
+                    self.workspace_bytes, len(self.kernels.kernels), self.uses_blas,
+                    bool(self.kernels.parallel_kernels), stack_workspace, self.kernels.largest_work)
+        return self.llvm, plan
+
+    def _objects_entry(self, arrays: int, stack_workspace: bool) -> None:
+        """``jf_entry_objects(PyArrayObject*...)``: reads each array's data pointer natively.
+
+        Reading ``arr.ctypes.data`` or ``__array_interface__`` costs 1-1.6 us per array in
+        Python; the runtime instead passes the array objects and this reads the ``data``
+        field at the offset it measured (the layout of NumPy's PyArrayObject).  A small
+        workspace lives on this function's stack instead of being passed in.
+        """
+        passed = arrays + (1 if self.workspace_bytes and not stack_workspace else 0)
+        fn = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), [PTR] * passed), OBJECTS_ENTRY)
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        table = b.alloca(ir.ArrayType(PTR, arrays + (1 if self.workspace_bytes else 0)))
+        if stack_workspace:
+            workspace = b.alloca(ir.ArrayType(I8, self.workspace_bytes))
+            workspace.align = ALIGNMENT
+            b.store(workspace, stack_array_element(b, table, arrays))
+        for k, array in enumerate(fn.args):
+            field = b.gep(array, [i64(self.data_offset)], source_etype=I8)
+            b.store(b.load(field, typ=PTR), stack_array_element(b, table, k))
+        b.call(self.llvm.globals[ENTRY], [table])
+        b.ret_void()
+
+    def _slots(self, t: Type, first: int) -> tuple[Value, int]:
+        if isinstance(t, TupleType):
+            values = []
+            for element in t.elements:
+                value, first = self._slots(element, first)
+                values.append(value)
+            return tuple(values), first
+        return Buffer(t.without_layout(), slot=first), first + 1
+
+    def _plan_direct_outputs(self, root: Instruction, outputs: Value) -> None:
+        """Root leaves computed by kernels write their output buffer directly."""
+        if root.opcode == "tuple":
+            for operand, output in zip(root.operands, outputs):
+                self._plan_direct_outputs(operand, output)
+        elif isinstance(outputs, Buffer) and root.opcode not in _NOT_KERNELS:
+            self._destinations.setdefault(root, outputs)
+
+    # -- buffers ------------------------------------------------------------------------
+
+    def temporary(self, t: TensorType) -> Buffer:
+        offset = -(-self.workspace_bytes // ALIGNMENT) * ALIGNMENT
+        self.workspace_bytes = offset + t.nbytes
+        return Buffer(t.without_layout(), slot=self.workspace_slot, offset=offset)
+
+    def temporaries(self, t: Type) -> Value:
+        if isinstance(t, TupleType):
+            return tuple(self.temporaries(e) for e in t.elements)
+        return self.temporary(t)
+
+    def destination(self, inst: Instruction) -> Value:
+        return self._destinations.get(inst) or self.temporaries(inst.type)
+
+    def constant(self, inst: Instruction) -> Buffer:
+        t = inst.type
+        return Buffer(t.without_layout(), constant=constant_global(self.llvm, inst))
+
+    def buffer(self, value: Value) -> Buffer | tuple:
+        """``value`` with deferred arrays computed into buffers, at this point of the code.
+
+        Not cached: a buffer filled inside one branch or loop body would be stale elsewhere.
+        """
+        if isinstance(value, tuple):
+            return tuple(self.buffer(v) for v in value)
+        if isinstance(value, Deferred):
+            return self._elemental_kernel(value.inst, list(value.operands), defer=False)
+        return value
+
+    def copy(self, source: Value, target: Value) -> None:
+        for src, dst in zip(leaves(self.buffer(source)), leaves(target)):
+            if src == dst or src.nbytes == 0:
+                continue
+            memcpy = self.llvm.globals.get("llvm.memcpy.p0.p0.i64") or ir.Function(
+                self.llvm, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1]), "llvm.memcpy.p0.p0.i64")
+            self.b.call(memcpy, [dst.pointer(self.b, self.buffers), src.pointer(self.b, self.buffers),
+                                 i64(src.nbytes), ir.Constant(I1, 0)])
+
+    # -- computations -------------------------------------------------------------------
+
+    def emit(self, computation: Computation, args: Sequence[Value]) -> Value:
+        """Emit ``computation`` at the current position; returns the root's value."""
+        values: dict[Instruction, Value] = {}
+        for inst in computation.instructions:
+            if inst.opcode == "parameter":
+                values[inst] = args[inst.attrs["parameter_number"]]
+                continue
+            handler = SEQUENTIAL.get(inst.opcode, EntryBuilder._elemental_kernel)
+            values[inst] = handler(self, inst, [values[o] for o in inst.operands])
+        return values[computation.root]
+
+    def _elemental_kernel(self, inst: Instruction, operands: list[Value], defer: bool = True) -> Value:
+        """One loop nest computing ``inst`` from its operands (deferred ones recomputed inline)."""
+        if defer and inst.opcode in _DEFERRED:
+            return Deferred(inst, tuple(operands))
+        target = self.destination(inst)
+        scope = [inst]
+        inputs: dict[Instruction, Buffer] = {}
+        self._gather(inst, operands, scope, inputs)
+        self._kernel(scope, inputs, leaves(target), lambda e, index: _as_list(e.value(inst, index)))
+        return target
+
+    def _gather(self, inst: Instruction, operands: Sequence[Value], scope: list, inputs: dict) -> None:
+        """The buffers a kernel for ``inst`` reads, looking through deferred operands."""
+        for operand, value in zip(inst.operands, operands):
+            if isinstance(value, Deferred):
+                scope.append(value.inst)
+                self._gather(value.inst, value.operands, scope, inputs)
+            else:
+                inputs[operand] = self.buffer(value)
+
+    def _kernel(self, scope: list[Instruction], inputs: dict[Instruction, Buffer], outputs: list[Buffer],
+                body: Callable[[Elemental, Index], list]) -> None:
+        shape = outputs[0].type.shape
+        size = math.prod(shape)
+        if size == 0:
+            return
+        nested = any(needs_dims(i) for i in scope)
+        fn = self.kernels.loop_kernel(shape, inputs, outputs, body, nested)
+        self.kernels.run(self.b, self.buffers, fn, size, size * _inner_trips(scope))
+
+    def _fusion(self, inst: Instruction, operands: list[Value]) -> Value:
+        computation = inst.called[0]
+        inputs = {p: self.buffer(operands[p.attrs["parameter_number"]]) for p in computation.parameters}
+        scope = [i for i in computation.instructions if i.opcode != "parameter"]
+        target = self.destination(inst)
+        root = computation.root
+        if root.opcode == "tuple":
+            # Elements may differ in shape: one loop nest per element.
+            for element, buffer in zip(root.operands, target):
+                self._kernel(scope, inputs, leaves(buffer),
+                             (lambda x: lambda e, index: _as_list(e.value(x, index)))(element))
+        else:
+            self._kernel(scope, inputs, leaves(target), lambda e, index: _as_list(e.value(root, index)))
+        return target
+
+    def _dot(self, inst: Instruction, operands: list[Value]) -> Value:
+        if not (self.blas and kernels.wants_blas(inst)):
+            return self._elemental_kernel(inst, operands)
+        lhs, rhs = (self.buffer(o) for o in operands)
+        layout = kernels.blas_layout(inst)
+        if layout is None:
+            lhs, rhs = self._matrix_order(inst, 0, lhs), self._matrix_order(inst, 1, rhs)
+            layout = (False, False)
+        target = self.destination(inst)
+        kernels.call_gemm(self.b, self.buffers, inst, lhs, rhs, target, layout)
+        self.uses_blas = True
+        return target
+
+    def _matrix_order(self, inst: Instruction, number: int, value: Buffer) -> Buffer:
+        """Copy a dot operand into (batch, free, contracting) / (batch, contracting, free) order."""
+        operand = inst.operands[number]
+        permutation = kernels.matrix_order(inst, number)
+        target = self.temporary(kernels.permuted(operand.type, permutation))
+        detached = Instruction(f"{operand.name}.matrix", "transpose", (operand,), target.type,
+                               {"dimensions": tuple(permutation)})
+        self._kernel([detached], {operand: value}, [target],
+                     lambda e, index: [e.value(detached, index)])
+        return target
+
+    # -- control flow ------------------------------------------------------------------
+
+    def _while(self, inst: Instruction, operands: list[Value]) -> Value:
+        condition, body = inst.called
+        state = self.temporaries(inst.type)
+        self.copy(operands[0], state)
+        b = self.b
+        header = b.function.append_basic_block("while.condition")
+        loop = b.function.append_basic_block("while.body")
+        done = b.function.append_basic_block("while.done")
+        b.branch(header)
+        b.position_at_end(header)
+        keep_going = self._load_pred(self.emit(condition, [state]))
+        b.cbranch(keep_going, loop, done)
+        b.position_at_end(loop)
+        self._assign(state, self.emit(body, [state]))
+        b.branch(header)
+        b.position_at_end(done)
+        return state
+
+    def _assign(self, state: Value, new: Value) -> None:
+        """state := new, where new may hold state buffers in other positions (a swap)."""
+        state_leaves, new_leaves = leaves(state), leaves(self.buffer(new))
+        staged = []
+        for target, source in zip(state_leaves, new_leaves):
+            if source != target and source in state_leaves:
+                copy = self.temporary(source.type)
+                self.copy(source, copy)
+                source = copy
+            staged.append(source)
+        for target, source in zip(state_leaves, staged):
+            self.copy(source, target)
+
+    def _load_pred(self, value: Value) -> ir.Value:
+        pointer = self.buffer(value).pointer(self.b, self.buffers)
+        return self.b.trunc(self.b.load(pointer, typ=I8), I1)
+
+    def _conditional(self, inst: Instruction, operands: list[Value]) -> Value:
+        b = self.b
+        branches = inst.called
+        selector_type = inst.operands[0].type
+        raw = b.load(self.buffer(operands[0]).pointer(b, self.buffers), typ=I8 if selector_type.dtype.is_pred else I32)
+        if selector_type.dtype.is_pred:
+            index = b.select(b.trunc(raw, I1), ir.Constant(I32, 0), ir.Constant(I32, 1))
+        else:  # XLA: an out-of-range index runs the last branch
+            in_range = b.icmp_unsigned("<", raw, ir.Constant(I32, len(branches)))
+            index = b.select(in_range, raw, ir.Constant(I32, len(branches) - 1))
+        result = self.temporaries(inst.type)
+        done = b.function.append_basic_block("conditional.done")
+        switch = b.switch(index, done)
+        for number, branch in enumerate(branches):
+            block = b.function.append_basic_block(f"conditional.branch{number}")
+            switch.add_case(ir.Constant(I32, number), block)
+            b.position_at_end(block)
+            self.copy(self.emit(branch, [operands[1 + number]]), result)
+            b.branch(done)
+        b.position_at_end(done)
+        return result
+
+    def _call(self, inst: Instruction, operands: list[Value]) -> Value:
+        return self.emit(inst.called[0], operands)
+
+
+def _as_list(value: object) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _inner_trips(scope: list[Instruction]) -> int:
+    """Loop trips per output element inside the body (reductions and contractions)."""
+    trips = 1
+    for inst in scope:
+        if inst.opcode == "reduce":
+            shape = inst.operands[0].type.shape
+            trips = max(trips, math.prod(shape[d] for d in inst.attrs["dimensions"]))
+        elif inst.opcode == "dot":
+            lhs = inst.operands[0].type
+            trips = max(trips, math.prod(lhs.shape[d] for d in inst.attrs["lhs_contracting_dims"]))
+    return trips
+
+
+def _tree(t: Type, counter: list[int]) -> OutputTree:
+    """The root's structure with output numbers at the leaves."""
+    if isinstance(t, TupleType):
+        return tuple(_tree(e, counter) for e in t.elements)
+    counter[0] += 1
+    return counter[0] - 1
+
+
+SEQUENTIAL: dict[str, Callable[[EntryBuilder, Instruction, list], Value]] = {
+    "constant": lambda self, inst, operands: self.constant(inst),
+    "tuple": lambda self, inst, operands: tuple(operands),
+    "get-tuple-element": lambda self, inst, operands: operands[0][inst.attrs["index"]],
+    "fusion": EntryBuilder._fusion,
+    "dot": EntryBuilder._dot,
+    "while": EntryBuilder._while,
+    "conditional": EntryBuilder._conditional,
+    "call": EntryBuilder._call,
+}
+"""Opcodes emitted at the computation level; every other opcode is an elemental kernel."""

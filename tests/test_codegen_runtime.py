@@ -1,0 +1,121 @@
+"""The CPU executable's contract: input validation, fresh results, introspection, caching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jitflow import runtime
+from jitflow.codegen.errors import UnsupportedOpError
+from jitflow.errors import BackendError, JitflowError
+from jitflow.ir import DType, Module, TensorType, TupleType
+from jitflow.runtime import InputError
+
+
+def add_one(shape=(4,), dtype=DType.F32) -> Module:
+    module = Module("add_one")
+    b = module.builder("main", entry=True)
+    x = b.parameter(TensorType(dtype, shape), name="x")
+    one = b.broadcast(b.constant(np.asarray(1, dtype.numpy)), shape=shape, dimensions=())
+    b.set_root(b.add(x, one))
+    return module
+
+
+def identity_pair() -> Module:
+    module = Module("pair")
+    b = module.builder("main", entry=True)
+    x = b.parameter(TensorType(DType.F32, (3,)), name="x")
+    b.set_root(b.tuple(x, x, b.negate(x)))
+    return module
+
+
+def test_runs_and_returns_fresh_arrays():
+    executable = runtime.compile(add_one())
+    x = np.arange(4, dtype=np.float32)
+    first, second = executable(x), executable(x)
+    np.testing.assert_array_equal(first, x + 1)
+    assert first is not second and not np.shares_memory(first, second)
+    assert first.flags.owndata and first.flags.writeable
+
+
+def test_tuple_root_with_parameters_returns_copies():
+    x = np.arange(3, dtype=np.float32)
+    a, b, c = runtime.compile(identity_pair())(x)
+    np.testing.assert_array_equal(a, x)
+    assert not np.shares_memory(a, x) and not np.shares_memory(a, b)
+    np.testing.assert_array_equal(c, -x)
+
+
+def test_tuple_parameters_are_flattened():
+    module = Module("tuple_param")
+    b = module.builder("main", entry=True)
+    t = TupleType((TensorType(DType.S32, (2,)), TensorType(DType.F64, ())))
+    p = b.parameter(t)
+    b.set_root(b.get_tuple_element(p, index=1))
+    assert runtime.compile(module)(np.array([1, 2], np.int32), np.float64(2.5)) == 2.5
+
+
+@pytest.mark.parametrize("bad, message", [
+    ((), "takes 1 input"),
+    ((np.zeros(4, np.float64),), r"must be f32\[4\], got f64\[4\]"),
+    ((np.zeros(5, np.float32),), r"must be f32\[4\], got f32\[5\]"),
+    ((object(),), "not an array"),
+    (("text",), "not an array of numbers"),
+])
+def test_wrong_inputs_are_clear_errors(bad, message):
+    with pytest.raises(InputError, match=message) as info:
+        runtime.compile(add_one())(*bad)
+    assert isinstance(info.value, JitflowError)
+    assert "%x" in str(info.value)  # names the parameter
+
+
+def test_convertible_inputs_are_accepted():
+    executable = runtime.compile(add_one())
+    np.testing.assert_array_equal(executable([1.0, 2.0, 3.0, 4.0]), [2, 3, 4, 5])
+    scalar = runtime.compile(add_one((), DType.S64))
+    assert scalar(41) == 42
+    with pytest.raises(InputError, match="does not fit"):
+        runtime.compile(add_one((), DType.S8))(1000)
+
+
+def test_custom_call_is_rejected_at_compile_time():
+    module = Module("custom")
+    b = module.builder("main", entry=True)
+    x = b.parameter(TensorType(DType.F32, (2,)))
+    b.set_root(b.custom_call(x, custom_call_target="my_kernel", type=TensorType(DType.F32, (2,))))
+    with pytest.raises(UnsupportedOpError, match="my_kernel.*not supported by the cpu backend"):
+        runtime.compile(module)
+
+
+def test_unknown_target():
+    with pytest.raises(BackendError, match="unknown compilation target"):
+        runtime.compile(add_one(), target="tpu")
+
+
+def test_introspection_and_stats():
+    executable = runtime.compile(add_one((1023,)))
+    assert "define" in executable.llvm_ir and "jf_entry" in executable.llvm_ir
+    assert "<8 x float>" in executable.llvm_ir_optimized or "<16 x float>" in executable.llvm_ir_optimized
+    assert "ret" in executable.asm
+    stats = executable.stats
+    for key in ("build_llvm_ir_s", "llvm_optimize_s", "llvm_codegen_s", "compile_total_s"):
+        assert stats[key] >= 0
+    assert stats["kernel_count"] >= 1 and stats["output_bytes"] == 1023 * 4
+
+
+def test_cache_ignores_names_and_layouts():
+    first = runtime.compile(add_one((2, 3)))
+    module = add_one((2, 3))
+    module.name = "renamed"
+    assert runtime.compile(module) is first
+
+
+def test_concurrent_calls_from_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    executable = runtime.compile(add_one((1 << 16,)))
+    inputs = [np.full(1 << 16, k, np.float32) for k in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(executable, inputs))
+    for k, result in enumerate(results):
+        assert (result == k + 1).all()
