@@ -30,7 +30,7 @@ def assert_same(actual: Any, expected: Any, rtol: float = 1e-6, atol: float = 0.
 
 
 # The backends every differential test runs on.
-BACKENDS = ("interpreter",)
+BACKENDS = ("interpreter", "cpu")
 
 
 def check(fn: Callable, *args: Any, rtol: float = 1e-6, atol: float = 0.0,
