@@ -7,9 +7,10 @@ from .errors import (ArgumentError, BackendError, ConcretizationError, Interpret
                      ShapeError, SourceLocation, TracingError, TracingIndexError, TracingTypeError,
                      UnsupportedError, VerificationError)
 from .frontend import config, interpreter_mode, jit
+from .passes import register_pass
 
 __all__ = ["ArgumentError", "BackendError", "ConcretizationError", "IRError", "InterpreterError",
            "JitflowError", "JitflowRetraceWarning", "ParseError", "ScalarOverflowError",
            "ShapeError", "SourceLocation", "TracingError", "TracingIndexError", "TracingTypeError",
            "UnsupportedError", "VerificationError", "__version__", "config", "interpreter_mode",
-           "jit"]
+           "jit", "register_pass"]

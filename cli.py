@@ -18,10 +18,12 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from . import __version__
-from .errors import IRError, JitflowError, ParseError
+from .errors import IRError, JitflowError, ParseError, VerificationError
 from .ir import (Computation, DType, Instruction, Interpreter, Module, TensorType, TupleType, Type,
                  parse_module, print_module, verify)
-from .passes import get_pass
+from .passes import (DEFAULT_PIPELINE, PassError, PassManager, load_pass_plugin,
+                     registered_passes)
+from .passes.registry import origin
 
 # argparse exits with 2 on bad usage; bad input files are the same kind of mistake.
 USER_ERROR = 2
@@ -30,6 +32,8 @@ TOUR = """\
 examples:
   jitflow demo
   jitflow opt model.hlo -o checked.hlo
+  jitflow opt model.hlo --passes simplify,cse,dce --verify-each --timing
+  jitflow passes
   jitflow run model.hlo --input x=x.npy --input 1=w.npy --output results/
 
 Files use the HLO text format that XLA prints (HloModule, ENTRY, ROOT, %names).
@@ -66,13 +70,32 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     opt = commands.add_parser("opt", help="parse, verify, run passes and print an HLO file",
-                              description="Parse and verify FILE, run --passes in order "
-                                          "(verifying after each), and print the result.")
+                              description="Parse and verify FILE, run the --passes pipeline, "
+                                          "verify the result and print it.")
     opt.add_argument("file", metavar="FILE.hlo")
-    opt.add_argument("--passes", default="", metavar="A,B,C",
-                     help="comma-separated pass names, run in order")
+    opt.add_argument("--passes", default="", metavar="PIPELINE",
+                     help="passes to run in order, with options: "
+                          f"'{DEFAULT_PIPELINE}' or 'simplify{{fold-limit=1024}},dce' "
+                          "('jitflow passes' lists them)")
+    opt.add_argument("--verify-each", action="store_true",
+                     help="verify the IR after every pass, naming the pass that breaks it")
+    opt.add_argument("--dump-after", metavar="all|NAME",
+                     help="print the IR after every pass (all) or after each pass named NAME, "
+                          "to standard error or into --dump-dir")
+    opt.add_argument("--dump-dir", metavar="DIR",
+                     help="write the dumps to DIR as NN-PASS.hlo (alone: dump after all passes)")
+    opt.add_argument("--timing", action="store_true",
+                     help="print the time each pass took to standard error")
+    add_plugin_argument(opt)
     opt.add_argument("-o", "--output", metavar="OUT", help="write the IR here instead of stdout")
     opt.set_defaults(command="opt", handler=run_opt)
+
+    passes = commands.add_parser("passes", help="list the registered passes and their options",
+                                 description="List every pass a pipeline can name (built in, "
+                                             "from installed plugins and from "
+                                             "--load-pass-plugin) with its options.")
+    add_plugin_argument(passes)
+    passes.set_defaults(command="passes", handler=run_passes)
 
     run = commands.add_parser("run", help="evaluate an HLO file on .npy inputs",
                               description="Evaluate FILE's ENTRY computation with the reference "
@@ -106,19 +129,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- opt ---------------------------------------------------------------------
 
+def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--load-pass-plugin", action="append", default=[], metavar="MODULE_OR_FILE",
+                        help="import a module or .py file that registers passes (repeatable)")
+
+
 def run_opt(args: argparse.Namespace) -> int:
-    # Resolve every pass before reading the file so that a typo fails fast.
-    passes = [get_pass(name) for name in split_pass_list(args.passes)]
+    for plugin in args.load_pass_plugin:
+        load_pass_plugin(plugin)
+    # Build the pipeline before reading the file so that a typo fails fast.
+    manager = PassManager(args.passes, verify=args.verify_each, dump_after=args.dump_after,
+                          dump_dir=args.dump_dir)
     module = load_module(args.file)
-    for pass_ in passes:
-        pass_.run(module)
-        verify(module)
+    manager.run(module)
+    if not args.verify_each and manager.passes:
+        verify_pipeline_result(module, manager)
+    if args.timing:
+        print(manager.timing_table(), file=sys.stderr)
     write_text(print_module(module), args.output)
     return 0
 
 
-def split_pass_list(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
+def verify_pipeline_result(module: Module, manager: PassManager) -> None:
+    """Never print invalid IR; say how to find the pass that broke it."""
+    try:
+        verify(module)
+    except VerificationError as error:
+        if len(manager.passes) == 1:
+            raise PassError(manager.passes[0].name, f"left invalid IR: {error}") from None
+        raise JitflowError(f"the pipeline '{manager.pipeline}' left invalid IR (run with "
+                           f"--verify-each to find the pass): {error}") from None
+
+
+def run_passes(args: argparse.Namespace) -> int:
+    for plugin in args.load_pass_plugin:
+        load_pass_plugin(plugin)
+    passes = registered_passes()
+    width = max(len(name) for name in passes)
+    for name, pass_class in passes.items():
+        where = "" if pass_class.__module__.startswith("jitflow.") else f"  [{origin(pass_class)}]"
+        print(f"{name:<{width}}  {pass_class.description}{where}")
+        for option in pass_class.options():
+            help_text = f"  {option.help}" if option.help else ""
+            print(f"{'':<{width}}    {option.describe()}{help_text}")
+    print(f"\ndefault pipeline: {DEFAULT_PIPELINE}")
+    return 0
 
 
 # -- run ---------------------------------------------------------------------

@@ -7,8 +7,13 @@ value of every static argument) and traces on a miss.  The traced module's
 ENTRY parameters are the array leaves, named after their argument paths
 (``x``, ``params.w``); its ROOT is the output leaf, or a tuple of them.
 
+Before it runs, the traced module goes through a pass pipeline: by default
+``passes.DEFAULT_PIPELINE``; ``jit(passes=...)`` gives a whole pipeline or edits
+of the default one (``passes.insert_after("cse", "my-pass")``, ``passes.remove("dce")``).
+
 ``config.backend`` (or ``with interpreter_mode():``) overrides every jitted
-function's backend, to debug with the reference interpreter.
+function's backend, to debug with the reference interpreter; ``config.verify_passes``
+verifies the IR after every pass of every jitted function (the test suite sets it).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import numpy as np
 from ..errors import (ArgumentError, BackendError, JitflowRetraceWarning, SourceLocation,
                       TracingError)
 from ..ir import DType, Interpreter, Module, TensorType, verify
+from ..passes import PassManager, resolve_pipeline
+from ..passes.pipeline import PipelineSpec
 from .lowering import lift
 from .promotion import is_python_scalar, weak_dtype
 from .pytree import TreeDef, flatten, flatten_with_paths, path_name, path_text, unflatten
@@ -38,9 +45,14 @@ RETRACE_WARNING_THRESHOLD = 5
 
 @dataclass
 class Config:
-    """Process-wide switches.  ``backend``: when set, every jitted function runs there."""
+    """Process-wide switches.
+
+    ``backend``: when set, every jitted function runs there.  ``verify_passes``: verify
+    the IR after every pass of functions jitted without ``verify=``.
+    """
 
     backend: str | None = None
+    verify_passes: bool = False
 
 
 config = Config()
@@ -58,13 +70,20 @@ def interpreter_mode() -> Iterator[None]:
 
 
 def jit(fn: Callable | None = None, *, static_argnames: str | tuple[str, ...] = (),
-        static_argnums: int | tuple[int, ...] = (), backend: str = "cpu") -> Any:
-    """Compile ``fn`` on first call per signature; usable as ``@jit`` and ``@jit(...)``."""
+        static_argnums: int | tuple[int, ...] = (), backend: str = "cpu",
+        passes: PipelineSpec = None, verify: bool | None = None) -> Any:
+    """Compile ``fn`` on first call per signature; usable as ``@jit`` and ``@jit(...)``.
+
+    ``passes``: the pipeline (text such as ``"simplify,cse"``, or a list of pass names
+    and ``Pass`` objects), or edits of the default one; None runs the default.
+    ``verify``: verify the IR after every pass (None: ``config.verify_passes``).
+    """
     if fn is None:
         return functools.partial(jit, static_argnames=static_argnames,
-                                 static_argnums=static_argnums, backend=backend)
+                                 static_argnums=static_argnums, backend=backend, passes=passes,
+                                 verify=verify)
     return Jitted(fn, static_argnames=static_argnames, static_argnums=static_argnums,
-                  backend=backend)
+                  backend=backend, passes=passes, verify=verify)
 
 
 class InterpreterExecutable:
@@ -116,12 +135,16 @@ class Jitted:
     """A jitted function: call it like the original; ``trace``/``lower``/``compile`` inspect it."""
 
     def __init__(self, fn: Callable, *, static_argnames: str | tuple[str, ...] = (),
-                 static_argnums: int | tuple[int, ...] = (), backend: str = "cpu") -> None:
+                 static_argnums: int | tuple[int, ...] = (), backend: str = "cpu",
+                 passes: PipelineSpec = None, verify: bool | None = None) -> None:
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.backend = backend
+        # Resolved now, so that a misspelled pass fails where jit is applied.
+        self.passes = resolve_pipeline(passes)
+        self.verify = verify
         self._signature = inspect.signature(fn)
         self._static_names = _static_names(self._signature, fn, static_argnames, static_argnums)
         self._cache: dict[Hashable, _Entry] = {}
@@ -142,11 +165,11 @@ class Jitted:
         return unflatten(entry.out_tree, leaves)
 
     def trace(self, *args: Any, **kwargs: Any) -> Module:
-        """The IR module as traced for these arguments (not cached, not counted)."""
+        """The IR as traced for these arguments, before any pass (not cached, not counted)."""
         return self._trace(self._concrete_call(args, kwargs)).module
 
     def lower(self, *args: Any, **kwargs: Any) -> Module:
-        """The IR after the current pipeline (no passes yet: the traced module, verified)."""
+        """The IR after the pass pipeline: what the backend compiles for these arguments."""
         return self._entry(self._concrete_call(args, kwargs)).module
 
     def compile(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
@@ -191,6 +214,8 @@ class Jitted:
         if entry is None:
             entry = self._trace(call)
             verify(entry.module)
+            verify_passes = config.verify_passes if self.verify is None else self.verify
+            PassManager(self.passes, verify=verify_passes).run(entry.module)
             self._cache[call.key] = entry
             self.trace_count += 1
             self._history.append(_describe_arguments(call))

@@ -1,29 +1,30 @@
-"""Passes: IR to better IR (pass manager, custom passes, the optimization pipeline)."""
+"""Passes: IR to better IR (pass manager, custom passes, the optimization pipeline).
+
+Built in: ``simplify`` (constant folding, algebraic identities), ``cse`` and
+``dce``; ``DEFAULT_PIPELINE`` runs them in that order.  Fusion, layout
+assignment and buffer assignment come next and will join the default pipeline.
+"""
 
 from __future__ import annotations
 
-from ..errors import JitflowError
+from . import cse as _cse  # noqa: F401  (the built-in passes register themselves on import)
+from . import dce as _dce  # noqa: F401
+from . import simplify as _simplify  # noqa: F401
+from .base import Pass, PassError, PassOption, PipelineError, PluginError, option
+from .manager import DumpIR, PassEvent, PassManager, PassTiming
+from .match import constant_value, splat_value
+from .pipeline import (DEFAULT_PIPELINE, PipelineEdit, build_pipeline, format_pipeline,
+                       insert_after, insert_before, parse_pipeline, remove, resolve_pipeline)
+from .registry import (ENTRY_POINT_GROUP, get_pass, load_pass_plugin, register_pass,
+                       registered_passes)
+from .rewrite import (PatternRewriter, RewriteError, RewritePattern, apply_patterns_greedily,
+                      pattern)
 
-# Name -> pass.  Empty until the pass manager and the built-in passes land; the CLI and
-# pipelines already resolve names through get_pass so that they need no change then.
-_PASSES: dict[str, object] = {}
-
-
-def registered_passes() -> dict[str, object]:
-    """Every pass that can be named in a pipeline, by name (a copy: editing it changes nothing)."""
-    return dict(_PASSES)
-
-
-def get_pass(name: str) -> object:
-    """The pass registered as ``name``; ``JitflowError`` listing the available names if none is."""
-    try:
-        return _PASSES[name]
-    except KeyError:
-        if _PASSES:
-            hint = "available: " + ", ".join(sorted(_PASSES))
-        else:
-            hint = "no passes are registered yet"
-        raise JitflowError(f"unknown pass '{name}' ({hint})") from None
-
-
-__all__ = ["get_pass", "registered_passes"]
+__all__ = [
+    "DEFAULT_PIPELINE", "DumpIR", "ENTRY_POINT_GROUP", "Pass", "PassError", "PassEvent",
+    "PassManager", "PassOption", "PassTiming", "PatternRewriter", "PipelineEdit", "PipelineError",
+    "PluginError", "RewriteError", "RewritePattern", "apply_patterns_greedily", "build_pipeline",
+    "constant_value", "format_pipeline", "get_pass", "insert_after", "insert_before",
+    "load_pass_plugin", "option", "parse_pipeline", "pattern", "register_pass",
+    "registered_passes", "remove", "resolve_pipeline", "splat_value",
+]

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import jitflow
-import jitflow.passes
 from jitflow import cli
+from jitflow.passes import Pass, registry
 from jitflow.ir import parse_module, print_module
 
 EXAMPLES_DIR = files("jitflow") / "examples"
@@ -65,7 +65,7 @@ def test_version():
 def test_help_gives_a_tour():
     result = jitflow_cli("--help")
     assert result.returncode == 0
-    for word in ("opt", "run", "demo", "--version", "jitflow run model.hlo --input"):
+    for word in ("opt", "run", "demo", "passes", "--version", "jitflow run model.hlo --input"):
         assert word in result.stdout
 
 
@@ -104,44 +104,46 @@ def test_opt_writes_output_file(tmp_path):
 
 def test_opt_rejects_unknown_pass():
     result = jitflow_cli("opt", example("softmax.hlo"), "--passes", "bogus")
-    assert_user_error(result, "error: unknown pass 'bogus' (no passes are registered yet)")
+    assert_user_error(result, "error: unknown pass 'bogus' (available: cse, dce, simplify)")
     assert result.stdout == ""
 
 
-class RecordingPass:
-    def __init__(self, name: str, log: list[str], breaks_ir: bool = False) -> None:
-        self.name = name
-        self.log = log
-        self.breaks_ir = breaks_ir
-
-    def run(self, module) -> bool:
-        self.log.append(self.name)
-        if self.breaks_ir:
-            module.entry.root = None
-        return self.breaks_ir
+def recording_pass(name: str, log: list[str], breaks_ir: bool = False) -> None:
+    @jitflow.register_pass(name)
+    class Recording(Pass):
+        def run(self, module) -> bool:
+            log.append(self.name)
+            if breaks_ir:
+                module.entry.root = None
+            return breaks_ir
 
 
-def test_opt_runs_registered_passes_in_order(monkeypatch, capsys):
+def test_opt_runs_registered_passes_in_order(pass_registry, capsys):
     log: list[str] = []
-    monkeypatch.setattr(jitflow.passes, "_PASSES",
-                        {"first": RecordingPass("first", log), "second": RecordingPass("second", log)})
+    recording_pass("first", log)
+    recording_pass("second", log)
     assert cli.main(["opt", example("softmax.hlo"), "--passes", "second, first,second"]) == 0
     assert log == ["second", "first", "second"]
     assert "ENTRY %main" in capsys.readouterr().out
 
 
-def test_opt_verifies_after_each_pass(monkeypatch, capsys):
+def test_opt_verifies_after_each_pass(pass_registry, capsys):
     log: list[str] = []
-    monkeypatch.setattr(jitflow.passes, "_PASSES",
-                        {"breaker": RecordingPass("breaker", log, breaks_ir=True),
-                         "after": RecordingPass("after", log)})
-    assert cli.main(["opt", example("softmax.hlo"), "--passes", "breaker,after"]) == 2
+    recording_pass("breaker", log, breaks_ir=True)
+    recording_pass("after", log)
+    assert cli.main(["opt", example("softmax.hlo"), "--passes", "breaker,after",
+                     "--verify-each"]) == 2
     assert log == ["breaker"]
-    assert "has no ROOT" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pass 'breaker' left invalid IR" in err and "has no ROOT" in err
 
 
 def test_unknown_pass_lists_registered_ones(monkeypatch, capsys):
-    monkeypatch.setattr(jitflow.passes, "_PASSES", {"b": object(), "a": object()})
+    class Named(Pass):
+        def run(self, module) -> bool:
+            return False
+
+    monkeypatch.setattr(registry, "_PASSES", {"b": Named, "a": Named})
     assert cli.main(["opt", example("softmax.hlo"), "--passes", "c"]) == 2
     assert capsys.readouterr().err == "error: unknown pass 'c' (available: a, b)\n"
 

@@ -1,9 +1,10 @@
 """FileCheck tests: IR text in, a `jitflow` command, CHECK lines over its output.
 
-Each file under ``filecheck/`` holds ``// RUN:`` lines in lit's style, e.g.
-``// RUN: jitflow opt %s | filecheck %s``; ``not CMD`` expects CMD to fail and
-``2>&1`` sends its errors down the pipe.  ``jitflow`` and ``filecheck`` run
-under this test's Python so the installed package is what gets tested.
+Each ``.hlo`` file under ``filecheck/`` (subfolders included) holds ``// RUN:``
+lines in lit's style, e.g. ``// RUN: jitflow opt %s | filecheck %s``; ``%S`` is
+the file's folder; ``not CMD`` expects CMD to fail and ``2>&1`` sends its errors
+down the pipe.  ``jitflow`` and ``filecheck`` run under this test's Python so
+the installed package is what gets tested.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def run_lines(path: Path) -> list[str]:
 
 def run_pipeline(command: str, path: Path) -> None:
     data = b""
-    for stage in command.replace("%s", shlex.quote(str(path))).split("|"):
+    command = command.replace("%s", shlex.quote(str(path)))
+    command = command.replace("%S", shlex.quote(str(path.parent)))
+    for stage in command.split("|"):
         words = shlex.split(stage)
         expect_failure = words[0] == "not"
         if expect_failure:
@@ -45,7 +48,8 @@ def run_pipeline(command: str, path: Path) -> None:
         data = result.stdout + (result.stderr if merge_stderr else b"")
 
 
-@pytest.mark.parametrize("path", sorted(FILECHECK_DIR.glob("*.hlo")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(FILECHECK_DIR.rglob("*.hlo")),
+                         ids=lambda p: p.relative_to(FILECHECK_DIR).as_posix())
 def test_filecheck(path: Path) -> None:
     commands = run_lines(path)
     assert commands, f"{path.name} has no RUN line"

@@ -1,0 +1,24 @@
+"""Settings for the whole test suite."""
+
+from __future__ import annotations
+
+import pytest
+
+import jitflow
+from jitflow.passes import registry
+
+
+@pytest.fixture(autouse=True, scope="session")
+def verify_after_every_pass():
+    """Every jitted function verifies the IR after each pass of its pipeline."""
+    saved = jitflow.config.verify_passes
+    jitflow.config.verify_passes = True
+    yield
+    jitflow.config.verify_passes = saved
+
+
+@pytest.fixture
+def pass_registry(monkeypatch):
+    """Passes registered (and entry points loaded) during the test are forgotten afterwards."""
+    monkeypatch.setattr(registry, "_PASSES", dict(registry._PASSES))
+    monkeypatch.setattr(registry, "_LOADED_ENTRY_POINTS", set(registry._LOADED_ENTRY_POINTS))
