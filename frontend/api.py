@@ -148,6 +148,12 @@ class Jitted:
         self._signature = inspect.signature(fn)
         self._static_names = _static_names(self._signature, fn, static_argnames, static_argnums)
         self._cache: dict[Hashable, _Entry] = {}
+        # Cache hits for the common call shape (every parameter passed positionally as a
+        # NumPy array) skip binding and flattening: dispatch is most of a small call's cost.
+        parameters = self._signature.parameters.values()
+        self._fast_arity = len(self._signature.parameters) if not self._static_names and all(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters) else -1
+        self._fast: dict[tuple, tuple[Callable[..., Any], TreeDef]] = {}
         self._history: list[dict[str, str]] = []
         self._warned = False
         self.trace_count = 0
@@ -155,14 +161,34 @@ class Jitted:
     # -- calling ----------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fast_key = self._fast_key(args) if not kwargs and len(args) == self._fast_arity else None
+        if fast_key is not None:
+            hit = self._fast.get(fast_key)
+            if hit is not None:
+                executable, out_tree = hit
+                results = executable(*args)
+                return results if out_tree.kind == "leaf" else unflatten(out_tree, list(results))
         call = self._bind(args, kwargs)
         if call is None:
             return self.fn(*args, **kwargs)  # inside another trace: inline
         entry = self._entry(call)
         executable = self._executable(entry)
+        if fast_key is not None:
+            self._fast[fast_key] = (executable, entry.out_tree)
         results = executable(*call.arrays)
         leaves = [results] if entry.out_tree.kind == "leaf" else list(results)
         return unflatten(entry.out_tree, leaves)
+
+    @staticmethod
+    def _fast_key(args: tuple) -> tuple | None:
+        """The fast-path cache key when every argument is a plain NumPy array, else None."""
+        key = [config.backend]
+        for arg in args:
+            if type(arg) is not np.ndarray:
+                return None
+            key.append(arg.dtype)
+            key.append(arg.shape)
+        return tuple(key)
 
     def trace(self, *args: Any, **kwargs: Any) -> Module:
         """The IR as traced for these arguments, before any pass (not cached, not counted)."""

@@ -267,3 +267,46 @@ def test_supported_functions_lists_the_numpy_surface():
     for name in ("np.sum", "np.add", "np.einsum", "np.where", "np.matmul", "np.concatenate"):
         assert name in names
     assert "np.fft.fft" not in names
+
+
+def test_fast_path_cache_hits_keep_every_behaviour():
+    calls = []
+
+    @jit
+    def f(x, y):
+        calls.append(1)
+        return {"sum": x + y, "pair": (x * 2, y)}
+
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    y = np.ones((2, 3), np.float32)
+    for _ in range(3):  # the first call traces; the others take the fast path
+        assert_same(f(x, y), {"sum": x + y, "pair": (x * 2, y)})
+    assert f.trace_count == 1 and len(calls) == 1
+    # A transposed (non-contiguous) view of the same shape hits the fast path and is copied.
+    xt = np.arange(6, dtype=np.float32).reshape(3, 2).T
+    assert_same(f(xt, y), {"sum": xt + y, "pair": (xt * 2, y)})
+    # A new dtype, a Python scalar or a keyword argument misses it and traces or binds as usual.
+    assert_same(f(x.astype(np.float64), y), {"sum": x + y.astype(np.float64),
+                                             "pair": (x.astype(np.float64) * 2, y)})
+    assert f.trace_count == 2
+    assert_same(f(x, y=y), {"sum": x + y, "pair": (x * 2, y)})
+    assert f.trace_count == 2
+
+
+def test_fast_path_respects_the_backend_switch(monkeypatch):
+    @jit
+    def f(x):
+        return x - 1
+
+    x = np.arange(4, dtype=np.int32)
+    f(x)
+    used = []
+    original = jitflow.ir.Interpreter.run
+    monkeypatch.setattr(jitflow.ir.Interpreter, "run",
+                        lambda self, *a: used.append(1) or original(self, *a))
+    with interpreter_mode():
+        np.testing.assert_array_equal(f(x), x - 1)
+    assert used  # the interpreter ran although the cpu executable was cached
+    used.clear()
+    np.testing.assert_array_equal(f(x), x - 1)
+    assert not used
