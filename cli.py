@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 from numpy.lib import format as npy_format
 
-from . import __version__
+from . import __version__, runtime
 from .errors import IRError, JitflowError, ParseError, VerificationError
 from .ir import (Computation, DType, Instruction, Interpreter, Module, TensorType, TupleType, Type,
                  parse_module, print_module, verify)
@@ -412,10 +412,14 @@ DEMOS = (
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from . import demo
+
     # Package data, not a path relative to this file, so that the demo also runs from a wheel.
     examples = importlib.resources.files("jitflow") / "examples"
     outcomes = []
     with np.printoptions(precision=4, suppress=True, linewidth=100):
+        for program in demo.PROGRAMS:
+            outcomes.append(demo.run_program(program, np.random.default_rng(DEMO_SEED)))
         for example in DEMOS:
             text = (examples / example.file).read_text(encoding="utf-8")
             module = parse_module(text, filename=f"examples/{example.file}")
@@ -439,17 +443,23 @@ def run_demo_case(module: Module, reference: Callable[..., np.ndarray],
     for name, value in inputs.items():
         print(f"{name}: {array_type_text(np.asarray(value))}")
         print(value)
-    result = np.asarray(Interpreter(module).run(*(inputs[p.name] for p in module.entry.parameters)))
+    arguments = [inputs[p.name] for p in module.entry.parameters]
+    result = np.asarray(Interpreter(module).run(*arguments))
     print(f"result: {module.entry.result_type}")
     print(result)
     expected = np.asarray(reference(**inputs))
-    if result.shape != expected.shape:
-        print(f"DOES NOT MATCH NumPy: shape {result.shape}, NumPy's is {expected.shape}")
-        return False
-    error = float(np.max(np.abs(result.astype(np.float64) - expected), initial=0.0))
-    matches = bool(np.allclose(result, expected, rtol=DEMO_RTOL, atol=DEMO_ATOL))
-    verdict = "matches NumPy" if matches else "DOES NOT MATCH NumPy"
-    print(f"{verdict}: max abs error {error:.1e}")
+    matches = True
+    for how, value in (("interpreter", result),
+                       ("compiled for the cpu", np.asarray(runtime.compile(module)(*arguments)))):
+        if value.shape != expected.shape:
+            print(f"{how}: DOES NOT MATCH NumPy: shape {value.shape}, NumPy's is {expected.shape}")
+            matches = False
+            continue
+        error = float(np.max(np.abs(value.astype(np.float64) - expected), initial=0.0))
+        agrees = bool(np.allclose(value, expected, rtol=DEMO_RTOL, atol=DEMO_ATOL))
+        verdict = "matches NumPy" if agrees else "DOES NOT MATCH NumPy"
+        print(f"{how}: {verdict}: max abs error {error:.1e}")
+        matches = matches and agrees
     return matches
 
 

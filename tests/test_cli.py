@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import jitflow
+import jitflow.demo
 from jitflow import cli
 from jitflow.passes import Pass, registry
 from jitflow.ir import parse_module, print_module
@@ -291,8 +292,14 @@ def test_demo_runs_and_matches_numpy():
     assert result.returncode == 0, result.stderr
     for name in EXAMPLES:
         assert f"=== {name} ===" in result.stdout
-    checks = sum(len(demo.runs(np.random.default_rng(0))) for demo in cli.DEMOS)
-    assert result.stdout.count("matches NumPy: max abs error") == checks
+    for program in jitflow.demo.PROGRAMS:
+        assert f"=== {program.function.__name__} (compiled from Python) ===" in result.stdout
+    assert result.stdout.count("time per call: jitflow") == len(jitflow.demo.PROGRAMS)
+    hlo_runs = sum(len(demo.runs(np.random.default_rng(0))) for demo in cli.DEMOS)
+    # Each HLO example runs in the interpreter and compiled; each program compiled.
+    assert result.stdout.count("matches NumPy: max abs error") == 2 * hlo_runs + len(
+        jitflow.demo.PROGRAMS)
+    checks = hlo_runs + len(jitflow.demo.PROGRAMS)
     assert f"all {checks} demo checks match NumPy" in result.stdout
 
 
@@ -300,9 +307,11 @@ def test_demo_fails_when_a_check_fails(monkeypatch, capsys):
     wrong = cli.DemoExample("while_sum.hlo", lambda rng: [{"n": np.int32(4)}],
                             lambda n: np.int32(7))
     monkeypatch.setattr(cli, "DEMOS", (wrong,))
+    monkeypatch.setattr(jitflow.demo, "PROGRAMS", ())
     assert cli.main(["demo"]) == 1
     captured = capsys.readouterr()
-    assert "DOES NOT MATCH NumPy: max abs error 1.0e+00" in captured.out
+    assert "interpreter: DOES NOT MATCH NumPy: max abs error 1.0e+00" in captured.out
+    assert "compiled for the cpu: DOES NOT MATCH NumPy: max abs error 1.0e+00" in captured.out
     assert "1 of 1 demo checks do not match NumPy" in captured.err
 
 
