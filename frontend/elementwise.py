@@ -42,8 +42,62 @@ def apply_ufunc(ufunc: np.ufunc, rule: Rule, operands: Sequence[Any], *, keep_we
         in_dtypes = _widened_for_python_ints(operands, in_dtypes)
     shape = broadcast_shapes(*(shape_of(v) for v in operands))
     lifted = [broadcast_to(lift(ctx, v, dt), shape) for v, dt in zip(operands, in_dtypes)]
+    if ufunc is np.power and len(operands) == 2:
+        rule = _literal_power_rule(operands[1], lifted[0].dtype) or rule
     result = convert(rule(*lifted, out=out_dtypes[0]), out_dtypes[0])
     return Tracer(ctx, result.inst, keep_weak and all_weak(operands))
+
+
+def _literal_exponent(value: Any) -> float | None:
+    """A scalar exponent known while tracing (Python or NumPy int/float), else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    exponent = float(value)
+    return exponent if np.isfinite(exponent) else None
+
+
+def _literal_power_rule(exponent: Any, dtype: np.dtype) -> Rule | None:
+    """``x ** n`` for a literal n without the per-element ``power`` op, where that is exact enough.
+
+    Like NumPy's own fast paths (x**2 -> square, x**0.5 -> sqrt for float32/float64, whose
+    power loops do the same, so -inf**0.5 is NaN there; x**-1 -> reciprocal,
+    x**0, x**1), plus integer |n| <= 8 by squaring in the array's own precision, as
+    jax's integer_pow does: at most 4 multiplies and a divide, so within ~4 ulp of the
+    correctly rounded power (< 5e-7 relative for float32; NumPy's powf is within 1 ulp).
+    Computing in float64 and rounding once would be nearly exact but cost a widened
+    intermediate per multiply while the ops are not fused.  Integers (n >= 0 only: NumPy
+    rejects negative integer powers) multiply with the same wraparound as NumPy's integer
+    power.  float16 multiplies in float32 and rounds once, as NumPy's float16 loops do.
+    Anything else keeps ``power``.
+    """
+    n = _literal_exponent(exponent)
+    if n is None or dtype.kind not in "fiu":
+        return None
+    if n == 0.5 and dtype.kind == "f" and dtype.itemsize >= 4:  # NumPy's float16 power calls pow
+        return lambda x, y, out: elementwise("sqrt", x)
+    if n != int(n) or abs(n) > 8 or (n < 0 and dtype.kind != "f"):
+        return None
+    n = int(n)
+
+    def rule(x: Tracer, y: Tracer, out: np.dtype) -> Tracer:
+        if n == 0:
+            return full_like(x, 1)
+        if n == 1:
+            return x
+        wide = dtype.itemsize < 4 and dtype.kind == "f"  # float16: one rounding, from float32
+        base, result = (convert(x, np.float32) if wide else x), None
+        remaining = abs(n)
+        while remaining:
+            if remaining & 1:
+                result = base if result is None else elementwise("multiply", result, base)
+            remaining >>= 1
+            if remaining:
+                base = elementwise("multiply", base, base)
+        if n < 0:
+            result = elementwise("divide", full_like(result, 1), result)
+        return convert(result, dtype) if wide else result
+
+    return rule
 
 
 def _widened_for_python_ints(operands: Sequence[Any],

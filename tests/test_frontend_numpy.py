@@ -145,6 +145,31 @@ def test_python_int_exponents():
     check(lambda x: (x ** 3, x ** 2), ARRAYS["int8"])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int32", "uint8"])
+def test_literal_powers_match_numpy_and_avoid_the_power_op(dtype):
+    rng = np.random.default_rng(64)  # not the shared RNG: later tests' data stay as they were
+    if dtype.startswith("float"):
+        x = (rng.standard_normal(64) * 3).astype(dtype)
+        x[:6] = [0.0, -0.0, np.inf, -np.inf, np.nan, -1.5]
+        exponents = [0, 1, 2, 3, 4, 5, 7, 8, -1, -2, -3, -8, 0.5, 3.0, -4.0]
+    else:
+        x = rng.integers(0, 21, 64).astype(dtype)
+        exponents = [0, 1, 2, 3, 5, 8]
+    for n in exponents:
+        fn = lambda x, n=n: x ** n
+        check(lambda x, n=n: np.power(x, n), x)
+        if n == 0.5 and dtype == "float16":
+            # NumPy's float16 ``**`` takes sqrt but np.power calls pow (-inf ** 0.5 = inf): we
+            # follow np.power, so only finite non-negative x agree for the operator.
+            check(fn, np.abs(np.nan_to_num(x, posinf=1, neginf=1)))
+            continue
+        check(fn, x)
+        assert " power(" not in str(jit(fn).trace(x)), n
+    y = np.abs(x) + 1
+    check(lambda x: (x ** 9, x ** 2.5, x ** -0.5), y)  # these keep ``power``
+    assert " power(" in str(jit(lambda x: x ** 9).trace(y))
+
+
 def test_numpy_scalars_are_strong():
     check(lambda x: x + np.float64(1.5), ARRAYS["float32"])
     check(lambda x: x + np.int16(3), ARRAYS["int8"])

@@ -80,19 +80,18 @@ def _intrinsic_unary(name: str) -> Emitter:
     return _in_compute_type(lambda b, a, d: b.call(float_unary(b.module, name, a[0].type), a))
 
 
-def _libm_unary(name: str) -> Emitter:
-    return _in_compute_type(lambda b, a, d: b.call(libm(b.module, name, a[0].type, 1), a))
+def _vector_math(fn: Callable[..., ir.Value]) -> Emitter:
+    """An IR math function of ``vmath`` (unary or binary) on floats of any width."""
+    def emit(b: ir.IRBuilder, inst: Instruction, args: list) -> ir.Value:
+        with vmath.narrowing_to_half(_operand_dtype(inst) is DType.F16):
+            return _in_compute_type(lambda b, a, d: fn(b, *a))(b, inst, args)
 
-
-def _vector_math(fn: Callable[[ir.IRBuilder, ir.Value], ir.Value]) -> Emitter:
-    return _in_compute_type(lambda b, a, d: fn(b, a[0]))
+    return emit
 
 
 for _opcode, _name in [("floor", "floor"), ("ceil", "ceil"), ("round-nearest-even", "rint"),
                        ("round-nearest-afz", "round"), ("sqrt", "sqrt")]:
     ELEMENTWISE[_opcode] = _intrinsic_unary(_name)
-for _opcode, _name in [("cbrt", "cbrt"), ("sine", "sin"), ("cosine", "cos"), ("tan", "tan")]:
-    ELEMENTWISE[_opcode] = _libm_unary(_name)
 for _opcode, _fn in vmath.VECTOR_MATH.items():
     ELEMENTWISE[_opcode] = _vector_math(_fn)
 
@@ -172,7 +171,7 @@ def _arith(float_op: str, int_op: str) -> Emitter:
 ELEMENTWISE["add"] = _arith("fadd", "add")
 ELEMENTWISE["subtract"] = _arith("fsub", "sub")
 ELEMENTWISE["multiply"] = _arith("fmul", "mul")
-ELEMENTWISE["atan2"] = _in_compute_type(lambda b, a, d: b.call(libm(b.module, "atan2", a[0].type, 2), a))
+ELEMENTWISE["atan2"] = _vector_math(vmath.atan2)
 
 
 def _safe_divisor(b, x, y, signed: bool):
@@ -215,8 +214,7 @@ def _remainder(b, inst, args):
 def _power(b, inst, args):
     dtype = _operand_dtype(inst)
     if dtype.is_float:
-        return _in_compute_type(lambda b, a, d: b.call(libm(b.module, "pow", a[0].type, 2), a))(
-            b, inst, args)
+        return _vector_math(vmath.power)(b, inst, args)
     x, y = args
     zero, one = ir.Constant(x.type, 0), ir.Constant(x.type, 1)
     negative = b.icmp_signed("<", y, zero) if dtype.is_signed_int else ir.Constant(I1, 0)

@@ -16,18 +16,26 @@ polynomial on the reduced interval (its truncation error is far below half an
 ulp there; Taylor coefficients are exact rationals, so nothing is fitted), and
 reconstruction by building powers of two from bits.
 
-Functions without an implementation here (sin, cos, tan, atan2, cbrt, pow) call
-libm from ``lowering.py``: correct to libm's bounds but not vectorized.
+sine, cosine and tan of float32 run in float64 with an exact table-driven
+argument reduction (a branch-free Payne-Hanek: x = M * 2**E, and x * 2/pi mod 4
+equals M * T[E] mod 4 with T[E] = 2**E * 2/pi mod 4 stored as two doubles), so
+they are vectorized and accurate over the whole float32 range (the table read
+becomes a gather).  power of float32 runs as exp(y * log(x)) in float64.
+
+Functions still calling libm from ``lowering.py`` (correct to libm's bounds but not
+vectorized): sin, cos, tan, pow and atan2 of float64, and fmod.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .scalars import F32, F64, fabs, float_unary, intrinsic
+from .scalars import F32, F64, I1, I32, I64, f64_to_f32_round_to_odd, fabs, float_unary, fma, intrinsic
 
 
 @dataclass(frozen=True)
@@ -292,6 +300,296 @@ def logistic(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     return e.select(positive, e.div(e.c(1.0), denominator), e.div(ex, denominator))
 
 
+# -- float32 results computed in float64 -------------------------------------------
+
+_NARROWING = contextvars.ContextVar("jitflow_math_narrowing_to_half", default=False)
+
+
+@contextlib.contextmanager
+def narrowing_to_half(active: bool):
+    """Within: the f32 results computed in f64 will be rounded on to f16 by the caller."""
+    token = _NARROWING.set(active)
+    try:
+        yield
+    finally:
+        _NARROWING.reset(token)
+
+
+def _to_f32(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    """An f64 result rounded to f32.  When the caller narrows on to f16, LLVM folds the two
+    roundings into one f64 -> f16 fptrunc (exact: 24 >= 2*11 + 2), which x86 lowers to a
+    call of ``__truncdfhf2`` that the JIT does not resolve; rounding to odd first (bit
+    operations the fold cannot see through) gives the same f16 result without it."""
+    if _NARROWING.get():
+        return f64_to_f32_round_to_odd(b, value)
+    return b.fptrunc(value, F32)
+
+
+# -- sine, cosine, tan (float32, computed in float64) ----------------------------
+
+_TWO_OVER_PI_BITS = 640
+_TWO_OVER_PI = int(  # floor(2/pi * 2**640)
+    "a2f9836e4e441529fc2757d1f534ddc0db6295993c439041fe5163abdebbc561b7246e3a424dd2e0"
+    "06492eea09d1921cfe1deb1cb129a73ee88235f52ebb4484e99c7026b45f7e413991d639835339f4", 16)
+
+
+def _reduction_table() -> tuple[list[float], list[float]]:
+    """T[E + 149] = 2**E * 2/pi mod 4 as hi + lo doubles, for E in [-149, 105] (+ padding)."""
+    from fractions import Fraction
+
+    his, los = [], []
+    for e in range(-149, 107):
+        t = Fraction(_TWO_OVER_PI << max(e, 0), 1 << (_TWO_OVER_PI_BITS + max(-e, 0)))
+        t -= 4 * (t // 4)
+        hi = float(t)
+        his.append(hi)
+        los.append(float(t - Fraction(hi)))
+    return his, los
+
+
+_TABLE_HI, _TABLE_LO = _reduction_table()
+
+
+def _table(module: ir.Module, name: str, values: list[float]) -> ir.GlobalVariable:
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    array = ir.ArrayType(F64, len(values))
+    table = ir.GlobalVariable(module, array, name=name)
+    table.global_constant = True
+    table.linkage = "private"
+    table.initializer = ir.Constant(array, values)
+    return table
+
+
+def _sin_poly(e: _Emitter, r, z):
+    """sin(r) for |r| <= pi/4 (+ a little) in f64: Taylor to r**13 (relative error < 2**-44)."""
+    coefficients = [(-1) ** n / math.factorial(2 * n + 1) for n in range(1, 7)]
+    return e.add(r, e.mul(e.mul(r, z), e.horner(z, coefficients)))
+
+
+def _cos_poly(e: _Emitter, z):
+    """cos(r) for |r| <= pi/4 (+ a little) in f64: Taylor to r**14 (error < 2**-50)."""
+    coefficients = [(-1) ** n / math.factorial(2 * n) for n in range(0, 8)]
+    return e.horner(z, coefficients)
+
+
+def _reduce_f32(b: ir.IRBuilder, x: ir.Value):
+    """(r, q, bits) for float32 x: |x| = (q + 4n) * pi/2 + r exactly up to f64 rounding of r.
+
+    |x| = M * 2**E with integer M < 2**24; |x| * 2/pi = M * T[E] (mod 4).  M * T_hi is
+    split exactly (fma) into p + perr; k = rint(p); f = (p - k) + perr + M * T_lo, where
+    p - k is exact.  |f| <= 1/2 + 2**-26 and its absolute error is below 2**-77, so even the
+    float32 inputs closest to a multiple of pi/2 keep a relative error far below 2**-40.
+    """
+    e64 = _Emitter(b, F64)
+    bits = b.and_(b.bitcast(x, I32), ir.Constant(I32, 0x7FFFFFFF))
+    biased = b.lshr(bits, ir.Constant(I32, 23))
+    mantissa = b.and_(bits, ir.Constant(I32, 0x7FFFFF))
+    normal = b.icmp_unsigned("!=", biased, ir.Constant(I32, 0))
+    finite = b.icmp_unsigned("!=", biased, ir.Constant(I32, 255))
+    m = b.select(normal, b.or_(mantissa, ir.Constant(I32, 0x800000)), mantissa)
+    m = b.select(finite, m, ir.Constant(I32, 0))  # inf / NaN: reduce 0, the result is NaN anyway
+    index = b.zext(b.select(normal, b.sub(biased, ir.Constant(I32, 1)), ir.Constant(I32, 0)), I64)
+    mf = b.uitofp(m, F64)
+    zero = ir.Constant(I32, 0)
+    parts = []
+    for name, values in (("jitflow.trig.t_hi", _TABLE_HI), ("jitflow.trig.t_lo", _TABLE_LO)):
+        table = _table(b.module, name, values)
+        ptr = b.gep(table, [zero, index], inbounds=True, source_etype=table.value_type)
+        parts.append(b.load(ptr, typ=F64))
+    t_hi, t_lo = parts
+    p = e64.mul(mf, t_hi)
+    perr = b.call(fma(b.module, F64), [mf, t_hi, b.fneg(p)])
+    k = e64.rint(p)
+    f = e64.add(e64.add(e64.sub(p, k), perr), e64.mul(mf, t_lo))
+    r = e64.mul(f, e64.c(math.pi / 2))
+    q = b.and_(b.fptosi(k, I32), ir.Constant(I32, 3))
+    return r, q, finite
+
+
+def _trig_f32(b: ir.IRBuilder, x: ir.Value, which: str) -> ir.Value:
+    e64 = _Emitter(b, F64)
+    r, q, finite = _reduce_f32(b, x)
+    z = e64.mul(r, r)
+    s, c = _sin_poly(e64, r, z), _cos_poly(e64, z)
+    odd = b.trunc(q, I1)
+    upper = b.trunc(b.lshr(q, ir.Constant(I32, 1)), I1)  # q in {2, 3}
+    if which == "tan":
+        result = e64.select(odd, e64.div(b.fneg(c), s), e64.div(s, c))
+    else:
+        if which == "cos":  # cos(a + q pi/2) = cos, -sin, -cos, sin
+            result = e64.select(odd, b.fneg(s), c)
+            negate = upper
+        else:  # sin(a + q pi/2) = sin, cos, -sin, -cos
+            result = e64.select(odd, c, s)
+            negate = upper
+        result = e64.select(negate, b.fneg(result), result)
+    if which != "cos":  # odd functions: f(-x) = -f(x), -0.0 included
+        negative = b.icmp_signed("<", b.bitcast(x, I32), ir.Constant(I32, 0))
+        result = e64.select(negative, b.fneg(result), result)
+    return b.select(finite, _to_f32(b, result), ir.Constant(F32, math.nan))
+
+
+def sine(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """sin(x) for float32 (float64 goes to libm).  Max error vs NumPy: 1 ulp (f32), 1 ulp (f64).
+
+    Exact argument reduction over the whole float32 range (see ``_reduce_f32``), so
+    sin(1e38) is as accurate as sin(1); sin(+-inf) and sin(NaN) are NaN; -0.0 stays -0.0.
+    The f64 bound is libm's (glibc's sin is correctly rounded in practice).
+    """
+    if x.type != F32:
+        return _libm_call(b, "sin", [x])
+    return _trig_f32(b, x, "sin")
+
+
+def cosine(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """cos(x) for float32 (float64 goes to libm).  Max error vs NumPy: 1 ulp (f32), 1 ulp (f64).
+
+    Same reduction as ``sine``; cos(+-inf) and cos(NaN) are NaN.
+    """
+    if x.type != F32:
+        return _libm_call(b, "cos", [x])
+    return _trig_f32(b, x, "cos")
+
+
+def tan(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """tan(x) = sin/cos (f64) for float32 (float64 goes to libm).  Max error vs NumPy: 1 ulp
+    (f32), 1 ulp (f64).
+
+    Same reduction as ``sine``; odd quadrants use -cos/sin.  tan(-0.0) = -0.0.
+    """
+    if x.type != F32:
+        return _libm_call(b, "tan", [x])
+    return _trig_f32(b, x, "tan")
+
+
+def _cbrt_f64(e: _Emitter, a):
+    """cbrt(a) for finite a > 0 in f64 (normal or not): a bit-level guess (exponent / 3, error
+    < 4%), then Halley steps y <- y (y**3 + 2a) / (2 y**3 + a) (cubic convergence)."""
+    b = e.b
+    tiny = e.lt(a, e.c(2.0 ** -900))
+    huge = e.gt(a, e.c(2.0 ** 900))
+    scaled = e.select(tiny, e.mul(a, e.c(2.0 ** 600)), e.select(huge, e.mul(a, e.c(2.0 ** -600)), a))
+    bits = e.bits(scaled)
+    guess = e.from_bits(b.add(b.udiv(bits, e.ci(3)), e.ci(0x2A9F7893782DA1CE)))
+    y = guess
+    for _ in range(3):
+        y3 = e.mul(e.mul(y, y), y)
+        y = e.mul(y, e.div(e.add(y3, e.add(scaled, scaled)), e.add(e.add(y3, y3), scaled)))
+    return e.select(tiny, e.mul(y, e.c(2.0 ** -200)), e.select(huge, e.mul(y, e.c(2.0 ** 200)), y))
+
+
+def cbrt(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """Cube root.  Max error vs NumPy: 1 ulp (f32), 3 ulp (f64).
+
+    The f64 bound is mostly NumPy's: against the exact cube root (mpmath) ours is within
+    2 ulp (0.14% of samples off at all), NumPy's float64 cbrt here within 3 ulp.
+
+    Computed on |x| and given x's sign: cbrt(-0.0) = -0.0, cbrt(+-inf) = +-inf, NaN
+    propagates.  float32 runs in float64 and rounds once; float64 ends with one more
+    Newton correction y - (y**3 - a) / (3 y**2) with y**3 - a evaluated exactly enough
+    through fma error terms.
+    """
+    e = _Emitter(b, F64)
+    xd = b.fpext(x, F64) if x.type == F32 else x
+    a = e.abs(xd)
+    special = b.or_(b.fcmp_unordered("uno", a, a), b.or_(e.eq(a, e.c(0.0)), e.eq(a, e.c(math.inf))))
+    safe = e.select(special, e.c(1.0), a)
+    y = _cbrt_f64(e, safe)
+    if x.type == F64:
+        # y**3 - a nearly exactly: y*y = y2 + y2_err, y2*y = hi + hi_err (fma), hi - a exact.
+        fused = fma(b.module, F64)
+        y2 = e.mul(y, y)
+        y2_err = b.call(fused, [y, y, b.fneg(y2)])
+        hi = e.mul(y2, y)
+        hi_err = b.call(fused, [y2, y, b.fneg(hi)])
+        residual = e.add(e.sub(hi, safe), e.add(hi_err, e.mul(y2_err, y)))
+        y = e.sub(y, e.div(residual, e.mul(e.c(3.0), y2)))
+    y = e.select(special, a, y)
+    result = e.copysign(y, xd)
+    return _to_f32(b, result) if x.type == F32 else result
+
+
+def atan2(b: ir.IRBuilder, y: ir.Value, x: ir.Value) -> ir.Value:
+    """atan2(y, x); float32 in float64 (float64 goes to libm).
+    Max error vs NumPy: 1 ulp (f32), 1 ulp (f64).
+
+    t = min(|x|, |y|) / max(|x|, |y|) in [0, 1]; above tan(pi/8) atan(t) = pi/4 +
+    atan((t - 1) / (t + 1)), leaving |t| <= 0.4143 for an odd Taylor series to t**33
+    (relative error < 2**-42).  Octant by |y| > |x| (pi/2 - a) and the sign bit of x
+    (pi - a), sign from y: C99's zeros (atan2(+-0, -0) = +-pi) and infinities
+    (atan2(+-inf, -inf) = +-3pi/4) fall out with t = 0 for 0/0 and t = 1 for inf/inf.
+    The f64 bound is libm's.
+    """
+    if x.type != F32:
+        return _libm_call(b, "atan2", [y, x])
+    e = _Emitter(b, F64)
+    yd, xd = b.fpext(y, F64), b.fpext(x, F64)
+    ay, ax = e.abs(yd), e.abs(xd)
+    steep = e.gt(ay, ax)
+    low, high = e.select(steep, ax, ay), e.select(steep, ay, ax)
+    t = e.div(low, high)
+    t = e.select(e.eq(high, e.c(0.0)), e.c(0.0), t)
+    t = e.select(e.eq(low, e.c(math.inf)), e.c(1.0), t)
+    shifted = e.gt(t, e.c(math.tan(math.pi / 8)))
+    u = e.select(shifted, e.div(e.sub(t, e.c(1.0)), e.add(t, e.c(1.0))), t)
+    z = e.mul(u, u)
+    series = e.mul(u, e.horner(z, [(-1) ** n / (2 * n + 1) for n in range(17)]))
+    a = e.select(shifted, e.add(e.c(math.pi / 4), series), series)
+    a = e.select(steep, e.sub(e.c(math.pi / 2), a), a)
+    x_negative = b.icmp_signed("<", b.bitcast(x, I32), ir.Constant(I32, 0))
+    a = e.select(x_negative, e.sub(e.c(math.pi), a), a)
+    a = e.copysign(a, yd)
+    a = e.select(b.or_(e.isnan(xd), e.isnan(yd)), e.c(math.nan), a)
+    return _to_f32(b, a)
+
+
+def _libm_call(b: ir.IRBuilder, name: str, args: list) -> ir.Value:
+    t = args[0].type
+    fn = intrinsic(b.module, name if t == F64 else name + "f", t, [t] * len(args))
+    return b.call(fn, args)
+
+
+# -- power ------------------------------------------------------------------------
+
+def power(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """x**y; float32 as exp(y * log|x|) in float64 (float64 goes to libm).
+    Max error vs NumPy: 1 ulp (f32), 1 ulp (f64).
+
+    The f64 log and exp are within 1 ulp and |y log x| < 2**8 wherever the float32 result
+    is finite and nonzero, so the f64 result's relative error is below 2**-43 before its
+    one rounding to float32.  C99/NumPy special cases: x**0 = 1 and 1**y = 1 (NaN too),
+    (-1)**(+-inf) = 1, negative x with a non-integer finite y is NaN, odd integer y keeps
+    the sign of x (-0.0 and -inf included), and zeros/infinities follow from log(0) = -inf
+    and exp(+-inf).  The f64 bound is libm's.
+    """
+    if x.type != F32:
+        return _libm_call(b, "pow", [x, y])
+    e = _Emitter(b, F64)
+    xd, yd = b.fpext(x, F64), b.fpext(y, F64)
+    ax = e.abs(xd)
+    t = e.mul(yd, log(b, ax))
+    result = exp(b, t)
+    # y integer?  y odd?  (rint(inf) == inf: infinities count as even integers)
+    integer = e.eq(e.rint(yd), yd)
+    half = e.mul(yd, e.c(0.5))
+    odd = b.and_(integer, b.fcmp_unordered("!=", e.rint(half), half))
+    negative = b.icmp_signed("<", b.bitcast(x, I32), ir.Constant(I32, 0))
+    result = e.select(b.and_(negative, odd), b.fneg(result), result)
+    invalid = b.and_(b.and_(e.lt(xd, e.c(0.0)), e.gt(xd, e.c(-math.inf))),
+                     b.and_(b.not_(integer), e.lt(e.abs(yd), e.c(math.inf))))
+    result = e.select(invalid, e.c(math.nan), result)
+    one = b.or_(b.or_(e.eq(yd, e.c(0.0)), e.eq(xd, e.c(1.0))),
+                b.and_(e.eq(ax, e.c(1.0)), e.eq(e.abs(yd), e.c(math.inf))))
+    result = e.select(one, e.c(1.0), result)
+    return _to_f32(b, result)
+
+
 VECTOR_MATH = {"exponential": exp, "exponential-minus-one": expm1, "log": log,
-               "log-plus-one": log1p, "tanh": tanh, "logistic": logistic}
-"""Opcode -> IR implementation, used by ``lowering.py``."""
+               "log-plus-one": log1p, "tanh": tanh, "logistic": logistic,
+               "sine": sine, "cosine": cosine, "tan": tan, "cbrt": cbrt}
+"""Opcode -> IR implementation of unary ops, used by ``lowering.py``."""
+
+VECTOR_MATH_BINARY = {"power": power, "atan2": atan2}
+"""Opcode -> IR implementation of binary ops (float operands), used by ``lowering.py``."""
