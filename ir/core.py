@@ -17,6 +17,8 @@ from .types import Type
 if TYPE_CHECKING:
     import networkx
 
+    from .builder import Builder
+
 
 class Instruction:
     """One SSA value: opcode, operands, attributes, result type, called computations."""
