@@ -1,0 +1,263 @@
+"""jitflow side by side with NumPy, jax.jit, torch.compile, Numba and tf.function(jit_compile=True).
+
+    python bench/run.py [--quick] [--only W2,W3] [--backends jitflow,jax] [--update-results]
+
+Each backend runs in its own fresh process (bench/worker.py); a backend that is not
+installed is skipped with a note.  Prints a markdown table, writes every raw figure to
+bench/results/latest.json and a bar chart of ratios to bench/results/latest.png
+(if matplotlib is installed).  `--update-results` also rewrites bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import peers  # noqa: E402
+
+ORDER = ["W1", "W2", "W3", "W4", "W4b", "W5", "W6", "W7", "W8"]
+TITLES = {"W1": "W1 gelu 8M (f32)", "W2": "W2 softmax 4096x1024", "W3": "W3 layernorm 4096x1024",
+          "W4": "W4 matmul 1024^3", "W4b": "W4b matmul+bias+relu", "W5": "W5 MLP SGD step",
+          "W6": "W6 dispatch x+1 (4)", "W7-W3": "W7 first call W3", "W7-W5": "W7 first call W5",
+          "W7-import": "W7 import", "W8": "W8 quadratic fit loop"}
+# Same allocator setting for every backend: large buffers stay in the heap instead of
+# fresh mmaps whose pages fault in on every call (see /work/shared/TOOLCHAIN.md).
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**32)}
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def run_worker(backend, out, extra, timeout):
+    cmd = [sys.executable, os.path.join(HERE, "worker.py"), "--backend", backend, "--out", out] + extra
+    env = dict(os.environ, **MALLOC_ENV, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore",
+               # A cold compile cache for torch.compile in every process, as jax, tf and Numba
+               # (cache=False) have: otherwise W7 times inductor's on-disk cache, not a compile.
+               TORCHINDUCTOR_CACHE_DIR=tempfile.mkdtemp(prefix="inductor-", dir=os.path.dirname(out)))
+    try:
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"worker timed out after {timeout} s"
+    # Pass our own progress lines through; keep library chatter out of the way.
+    for line in proc.stderr.splitlines():
+        if line.startswith("[bench]"):
+            print(line, file=sys.stderr, flush=True)
+    if proc.returncode != 0:
+        tail = [l for l in proc.stderr.splitlines() if l.strip()][-1:] or ["?"]
+        return f"worker exited with {proc.returncode}: {tail[0][:200]}"
+    return None
+
+
+def fmt_time(s):
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s * 1e6:.1f} µs"
+
+
+def throughput(r):
+    if r.get("bytes"):
+        return f"{r['bytes'] / r['median_s'] / 1e9:.1f} GB/s"
+    if r.get("flops"):
+        return f"{r['flops'] / r['median_s'] / 1e9:.0f} GFLOP/s"
+    return ""
+
+
+def add_ratios(results):
+    """ratio = time / best time of the backends whose result matched NumPy, per workload."""
+    best = {}
+    for r in results:
+        if r["status"] == "ok" and r.get("median_s"):
+            best[r["workload"]] = min(best.get(r["workload"], math.inf), r["median_s"])
+    for r in results:
+        if r["status"] in ("ok", "mismatch") and r["workload"] in best:
+            r["ratio_to_best"] = r["median_s"] / best[r["workload"]]
+
+
+def table(results, backends):
+    cells = {(r["workload"], r["backend"]): r for r in results}
+    rows = [w for w in TITLES if any(k[0] == w for k in cells)]
+    lines = ["| workload | " + " | ".join(peers.LABELS[b] for b in backends) + " |",
+             "|---|" + "---|" * len(backends)]
+    notes = {}
+    for w in rows:
+        out = []
+        for b in backends:
+            r = cells.get((w, b))
+            if r is None:
+                out.append("")
+            elif r["status"] == "ok":
+                text = f"{fmt_time(r['median_s'])} ×{r['ratio_to_best']:.2f}"
+                tp = throughput(r)
+                text += f" ({tp})" if tp else ""
+                out.append(f"**{text}**" if r["ratio_to_best"] == 1.0 else text)
+            elif r["status"] == "mismatch":
+                out.append(f"❌ **MISMATCH** (err {r['max_abs_err']:.2g}) {fmt_time(r['median_s'])}")
+            else:
+                key = r.get("note", r["status"])
+                num = notes.setdefault(key, len(notes) + 1)
+                out.append(f"{r['status']} [{num}]")
+        lines.append(f"| {TITLES[w]} | " + " | ".join(out) + " |")
+    lines.append("")
+    lines.append("Cells: median time per call ×ratio to the best backend on that row (bold: the best; "
+                 "a mismatch against NumPy never counts as best), throughput in parentheses.")
+    for text, num in notes.items():
+        lines.append(f"[{num}] {text}")
+    return "\n".join(lines)
+
+
+def refs_lines(refs):
+    return [f"- {r['workload']}: {r['value']:.1f} {r['unit']} ({r['note']})" for r in refs]
+
+
+def plot(results, backends, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib not installed: no plot")
+        return None
+    rows = [w for w in TITLES if any(r["workload"] == w and "ratio_to_best" in r for r in results)]
+    cells = {(r["workload"], r["backend"]): r for r in results}
+    fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(rows)), 4.5))
+    width = 0.8 / len(backends)
+    for i, b in enumerate(backends):
+        ys = [cells.get((w, b), {}).get("ratio_to_best", 0) if cells.get((w, b), {}).get("status") == "ok" else 0
+              for w in rows]
+        ax.bar([j + i * width for j in range(len(rows))], ys, width, label=peers.LABELS[b])
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))])
+    ax.set_xticklabels([TITLES[w] for w in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.axhline(1, color="k", lw=0.5)
+    ax.set_ylim(bottom=0.5)
+    ax.set_ylabel("time / best (lower is better)")
+    ax.set_title("jitflow and peers, float32; no bar: skipped, failed or mismatched", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="7 repeats and 1 warm-up call (full: 15 and 3)")
+    p.add_argument("--only", default=",".join(ORDER), help="workloads, e.g. W2,W3 (W4 includes W4b)")
+    p.add_argument("--backends", default=",".join(peers.BACKENDS), help="e.g. jitflow,numpy,jax")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--out-dir", default=os.path.join(HERE, "results"))
+    p.add_argument("--update-results", action="store_true", help="rewrite bench/RESULTS.md with this run")
+    p.add_argument("--timeout", type=int, default=600, help="seconds per worker process")
+    args = p.parse_args(argv)
+
+    if args.device == "cuda":
+        try:
+            import cupy
+            n = cupy.cuda.runtime.getDeviceCount()
+        except Exception as e:  # noqa: BLE001 - ImportError, or no driver / no device
+            sys.exit(f"--device cuda needs cupy and a CUDA GPU: {type(e).__name__}: {e}")
+        sys.exit(f"--device cuda: found {n} GPU(s), but the GPU workloads are not written yet (the GPU issue adds them).")
+
+    only = [w.strip() for w in args.only.split(",") if w.strip()]
+    if "W4" in only and "W4b" not in only:
+        only.insert(only.index("W4") + 1, "W4b")
+    bad = [w for w in only if w not in ORDER]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    bad += [b for b in backends if b not in peers.BACKENDS]
+    if bad:
+        sys.exit(f"unknown workload or backend: {', '.join(bad)} (workloads {ORDER}, backends {list(peers.BACKENDS)})")
+    timed = [w for w in only if w != "W7"]
+    extra = ["--repeats", "7" if args.quick else "15", "--warmup", "1" if args.quick else "3"]
+
+    skipped, versions = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "results.jsonl")
+        log("refs: physical references")
+        run_worker("refs", out, extra, args.timeout)
+        for b in backends:
+            if not peers.available(b):
+                skipped.append(f"{peers.LABELS[b]}: not installed (pip install -e \".[bench]\")")
+                log(f"{b}: not installed, skipped")
+                continue
+            versions.update(peers.versions(b))
+            jobs = ([timed] if timed else []) + ([["--compile"]] if "W7" in only else [])
+            for job in jobs:
+                job_extra = extra + (job if job == ["--compile"] else ["--workloads", ",".join(job)])
+                before = _read(out)
+                err = run_worker(b, out, job_extra, args.timeout)
+                if err:
+                    log(f"{b}: {err}")
+                    done = {r["workload"] for r in _read(out)[len(before):]}
+                    want = job if job != ["--compile"] else ["W7-import", "W7-W3", "W7-W5"]
+                    for w in want:
+                        if w not in done:
+                            _append(out, backend=b, workload=w, status="error", note=f"{peers.LABELS[b]}: {err}")
+        raw = _read(out)
+    refs = [r for r in raw if r["backend"] == "refs"]
+    results = [r for r in raw if r["backend"] != "refs"]
+    add_ratios(results)
+    present = [b for b in backends if any(r["backend"] == b for r in results)]
+
+    machine = peers.machine()
+    versions.update(peers.versions("numpy"))
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    mline = (f"{machine['cpu']} ({machine['vendor']}), {machine['cores']} cores, {', '.join(machine['isa'])}, "
+             f"{machine['mem_gib']} GiB, {machine['os']}, Python {machine['python']}, "
+             f"load average {machine['loadavg_at_end'][1]} (5 min) at the end; "
+             + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+    settings = {"quick": args.quick, "torch_inductor_cache": "fresh per process", "repeats": int(extra[1]), "warmup": int(extra[3]), "min_batch_s": 0.05,
+                "malloc_env": MALLOC_ENV, "dtype": "float32", "device": args.device}
+    md = "\n".join([
+        f"Run {now}{' (--quick)' if args.quick else ''}. Machine: {mline}.",
+        f"Every backend in its own process, with {' '.join(f'{k}={v}' for k, v in MALLOC_ENV.items())}; "
+        f"median of {settings['repeats']} repeats of calls batched to >= 50 ms after {settings['warmup']} warm-up calls.",
+        "", table(results, present), "",
+        "Physical references (same run):", *refs_lines(refs),
+        *(["", "Skipped backends:", *[f"- {s}" for s in skipped]] if skipped else []),
+    ])
+    print(md)
+
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(os.path.join(args.out_dir, "latest.json"), "w") as f:
+        json.dump({"date": now, "machine": machine, "versions": versions, "settings": settings,
+                   "argv": sys.argv[1:], "refs": refs, "results": results, "skipped": skipped}, f, indent=1)
+    png = plot(results, present, os.path.join(args.out_dir, "latest.png"))
+    log(f"wrote {os.path.join(args.out_dir, 'latest.json')}" + (f" and {png}" if png else ""))
+    if args.update_results:
+        shutil.copyfile(os.path.join(args.out_dir, "latest.json"), os.path.join(HERE, "RESULTS.json"))
+        if png:
+            shutil.copyfile(png, os.path.join(HERE, "RESULTS.png"))
+        with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
+            f.write("# Latest full benchmark run\n\nWritten by `python bench/run.py --update-results`; "
+                    "every raw figure in [RESULTS.json](RESULTS.json)"
+                    + (", ratios charted in [RESULTS.png](RESULTS.png)" if png else "") + ".\n\n" + md + "\n"
+                    + ("\n![time / best backend, per workload](RESULTS.png)\n" if png else ""))
+    return 0
+
+
+def _read(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _append(path, **record):
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
