@@ -33,8 +33,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from jitflow.ir import (OPS, Builder, DType, Instruction, Module, TensorType, TupleType,
-                        build_scalar_computation, register_custom_call, scalar)
+from jitflow.ir import (Builder, DType, Module, TensorType, TupleType, build_scalar_computation,
+                        register_custom_call, scalar)
 
 BF16 = DType.BF16.numpy
 PRED = DType.PRED

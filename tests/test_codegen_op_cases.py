@@ -11,17 +11,8 @@ import pytest
 
 import op_cases
 from codegen_util import check_against_interpreter
-from jitflow.ir import op_table
 
 CASES = [case for case in op_cases.CASES if case.raises is None]
-
-
-@pytest.fixture
-def custom_call_registry():
-    saved = dict(op_table.CUSTOM_CALL_TARGETS)
-    yield
-    op_table.CUSTOM_CALL_TARGETS.clear()
-    op_table.CUSTOM_CALL_TARGETS.update(saved)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)

@@ -8,22 +8,12 @@ import pytest
 from jitflow.errors import InterpreterError, IRError, SourceLocation
 from jitflow.ir import (OPS, DType, Module, TensorType, Trait, TupleType, evaluate, register_custom_call,
                         scalar, verify)
-from jitflow.ir import op_table
 from jitflow.ir.types import type_of_value
 
 import op_cases
 from op_cases import CASES, OpCase
 
 BUILT = {case.id: case.build() for case in CASES}
-
-
-@pytest.fixture
-def custom_call_registry():
-    """Custom-call targets registered during a test are removed afterwards."""
-    saved = dict(op_table.CUSTOM_CALL_TARGETS)
-    yield
-    op_table.CUSTOM_CALL_TARGETS.clear()
-    op_table.CUSTOM_CALL_TARGETS.update(saved)
 
 
 # ---------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from jitflow.ir import Builder, Module, TensorType
-from jitflow.ir import op_table
 from jitflow.passes import DEFAULT_PIPELINE, PassManager, registered_passes
 
 from op_cases import CASES, OpCase
@@ -23,14 +22,6 @@ from passes_util import assert_same, outcome
 BUILTIN_PASSES = sorted(name for name, cls in registered_passes().items()
                         if cls.__module__.startswith("jitflow.passes."))
 PIPELINES = [*BUILTIN_PASSES, DEFAULT_PIPELINE]
-
-
-@pytest.fixture
-def custom_call_registry():
-    saved = dict(op_table.CUSTOM_CALL_TARGETS)
-    yield
-    op_table.CUSTOM_CALL_TARGETS.clear()
-    op_table.CUSTOM_CALL_TARGETS.update(saved)
 
 
 def with_constant_inputs(module: Module, inputs: tuple) -> bool:
