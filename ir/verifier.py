@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..errors import IRError, VerificationError
 from .core import Computation, Instruction, Module
-from .ops import OPS
+from .ops import BRANCHES, OPS
 from .types import same_ignoring_layout
 
 
@@ -89,7 +89,7 @@ def _type_problems(inst: Instruction) -> list[str]:
         opdef.check_arity(len(inst.operands))
         attrs = opdef.normalize_attrs(dict(inst.attrs))
         roles = opdef.callees
-        if roles and roles[0] != "branch_computations" and len(inst.called) != len(roles):
+        if roles and roles[0] != BRANCHES and len(inst.called) != len(roles):
             raise IRError(f"{inst.opcode} calls {len(roles)} computation(s) "
                           f"({', '.join(roles)}), got {len(inst.called)}")
         if any(c.root is None for c in inst.called):
