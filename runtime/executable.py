@@ -4,34 +4,85 @@ from __future__ import annotations
 
 import ctypes
 import math
-from typing import Any
+import sys
+from typing import Any, Callable
 
 import numpy as np
 
-from ..codegen.cpu import Compiled, Plan
+from ..codegen.cpu import ArrayObjectLayout, Compiled, Plan
 from ..errors import JitflowError
-from ..ir import TensorType
+from ..ir import DType, TensorType
 
 
 class InputError(JitflowError, TypeError):
     """An argument of an executable that does not match its parameter (count, type or shape)."""
 
 
-def array_data_offset() -> int | None:
-    """The byte offset of the data pointer inside a NumPy array object, or None if not found.
+def _word(obj: Any, offset: int) -> int:
+    return ctypes.c_void_p.from_address(id(obj) + offset).value or 0
 
-    It is NumPy's ``PyArrayObject_fields.data``, right after the object header; it is
-    measured rather than assumed (free-threaded CPython has a larger header) and
-    checked on arrays of two dtypes and ranks.
+
+def _int32(obj: Any, offset: int) -> int:
+    return ctypes.c_int32.from_address(id(obj) + offset).value
+
+
+def _first(offsets: range, holds: Callable[[int], bool]) -> int | None:
+    return next((offset for offset in offsets if holds(offset)), None)
+
+
+def measure_array_layout() -> ArrayObjectLayout | None:
+    """Where NumPy's ``PyArrayObject`` keeps its fields in this process, or None.
+
+    The offsets are measured on probe arrays of several ranks, dtypes and orders rather
+    than assumed (free-threaded CPython has a larger object header, NumPy may reorder
+    fields); each must hold for every probe.  None (then inputs are unpacked in Python)
+    when any field is not found, or when arrays do not share one dtype descriptor
+    object per dtype, which the native check relies on.
     """
-    probes = [np.empty(3), np.empty((2, 5), np.int8), np.empty((), np.float32)]
-    for offset in range(8, 129, 8):
-        if all(ctypes.c_void_p.from_address(id(a) + offset).value == a.ctypes.data for a in probes):
-            return offset
-    return None
+    base = np.empty((4, 6), np.float32)
+    probes = [np.empty(3), np.empty((2, 5), np.int8), np.empty((), np.float32),
+              np.empty((3, 7, 2), np.uint16, order="F"), base[:, ::2], base.T]
+    size = min(sys.getsizeof(a) for a in probes)  # reads stay inside every probe object
+    offsets = range(0, size - 3, 4)
+    words = range(0, size - 7, 8)
+    type_offset = _first(words, lambda o: all(_word(a, o) == id(np.ndarray) for a in probes))
+    data = _first(words, lambda o: all(_word(a, o) == a.ctypes.data for a in probes))
+    nd = _first(offsets, lambda o: all(_int32(a, o) == a.ndim for a in probes))
+    descr = _first(words, lambda o: all(_word(a, o) == id(a.dtype) for a in probes))
+
+    def flags_of(a: np.ndarray) -> int:
+        return (0x1 * a.flags.c_contiguous) | (0x2 * a.flags.f_contiguous) | (0x4 * a.flags.owndata)
+
+    flags = _first(offsets, lambda o: descr is not None and o > descr and all(
+        _int32(a, o) & 0x7 == flags_of(a) for a in probes))
+    if None in (type_offset, data, nd, descr, flags):
+        return None
+    # The shape pointer cannot be found by probing without dereferencing guesses: take it
+    # from NumPy's stable ABI order (nd, dimensions, strides, base, descr), confirmed by
+    # the measured neighbours and then by reading the shapes through it.
+    dimensions = -(-(nd + 4) // 8) * 8
+    if descr != dimensions + 24 or not all(
+            [ctypes.c_int64.from_address(_word(a, dimensions) + 8 * k).value for k in range(a.ndim)]
+            == list(a.shape) for a in probes if a.ndim):
+        return None
+    descriptors = {}
+    for dtype in DType:
+        canonical = np.dtype(dtype.numpy)
+        if np.empty(2, canonical).dtype is not canonical:
+            return None
+        descriptors[dtype] = id(canonical)
+    return ArrayObjectLayout(type_offset, data, nd, dimensions, descr, flags, id(np.ndarray),
+                             descriptors)
 
 
-DATA_OFFSET = array_data_offset()
+ARRAY_LAYOUT = measure_array_layout()
+
+
+def _result_expression(tree: Any) -> str:
+    """Python source building the result from outputs ``o0, o1, ...``, shaped as ``tree``."""
+    if isinstance(tree, int):
+        return f"o{tree}"
+    return "(" + "".join(f"{_result_expression(t)}, " for t in tree) + ")"
 
 
 class Executable:
@@ -51,18 +102,45 @@ class Executable:
         passes_workspace = plan.workspace_bytes and not plan.stack_workspace
         self._workspace = plan.workspace_bytes if passes_workspace else 0
         count = len(plan.inputs) + len(plan.outputs) + (1 if self._workspace else 0)
+        self.probe: Callable[..., Any] | None = None
         if compiled.objects_address is not None:
-            # Array objects are passed by address (CPython's id); the native entry reads their
-            # data pointers.  Plain pointer arguments are the cheapest ctypes call (~0.3 us),
-            # and CFUNCTYPE releases the GIL while the kernels run.
-            prototype = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * count))
+            # Array objects are passed by address (CPython's id); the native entry checks
+            # them and reads their data pointers.  Plain pointer arguments are the cheapest
+            # ctypes call (~0.3 us), and CFUNCTYPE releases the GIL while the kernels run.
+            prototype = ctypes.CFUNCTYPE(ctypes.c_int, *([ctypes.c_void_p] * count))
             self._native = prototype(compiled.objects_address)
             self._address = id
+            self.probe = self._generate_probe()
         else:  # the slower path: data pointers extracted in Python
             entry = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(compiled.entry_address)
             table = ctypes.c_void_p * count
-            self._native = lambda *addresses: entry(table(*addresses))
+            self._native = lambda *addresses: entry(table(*addresses)) or 0
             self._address = lambda array: array.ctypes.data
+
+    def _generate_probe(self) -> Callable[..., Any]:
+        """``probe(*args)``: the result, or None when an argument is not exactly an input's
+        type (then nothing ran; a result is never None).
+
+        Generated per executable, without loops over inputs and outputs, because at a few
+        microseconds per call every Python operation shows (as ``dataclasses`` generates
+        its methods).
+        """
+        count = len(self._inputs)
+        outputs = [f"o{k}" for k in range(len(self._outputs))]
+        names = {"empty": np.empty, "uint8": np.uint8, "native": self._native}
+        lines = ["def probe(*args):", f"    if len(args) == {count}:"]
+        for k, (shape, dtype) in enumerate(self._outputs):
+            names[f"shape{k}"], names[f"dtype{k}"] = shape, dtype
+            lines.append(f"        o{k} = empty(shape{k}, dtype{k})")
+        addresses = [f"id(args[{k}])" for k in range(count)] + [f"id({o})" for o in outputs]
+        if self._workspace:
+            lines.append(f"        workspace = empty({self._workspace}, uint8)")
+            addresses.append("id(workspace)")
+        lines.append(f"        if not native({', '.join(addresses)}):")
+        lines.append(f"            return {_result_expression(self.plan.output_tree)}")
+        lines.append("    return None")
+        exec(compile("\n".join(lines), f"<jitflow probe of {count} input(s)>", "exec"), names)
+        return names["probe"]
 
     @property
     def llvm_ir(self) -> str:
@@ -79,6 +157,10 @@ class Executable:
         return self._compiled.asm
 
     def __call__(self, *args: Any) -> Any:
+        if self.probe is not None:
+            result = self.probe(*args)
+            if result is not None:
+                return result
         inputs = self._inputs
         if len(args) != len(inputs):
             raise InputError(f"the executable takes {len(inputs)} input array(s) "
@@ -98,7 +180,9 @@ class Executable:
         if self._workspace:
             workspace = np.empty(self._workspace, np.uint8)
             addresses.append(address(workspace))
-        self._native(*addresses)
+        if self._native(*addresses):
+            raise InputError("internal error: the compiled code rejected inputs that were converted to "
+                             f"its parameter types ({', '.join(self._describe(i) for i in range(len(inputs)))})")
         tree = self.plan.output_tree
         return outputs[tree] if type(tree) is int else self._result(tree, outputs)
 
@@ -121,6 +205,8 @@ class Executable:
             array = np.asarray(arg)
         else:
             array = self._array_like(arg, dtype, what)
+        if array.dtype != dtype and array.dtype.newbyteorder("=") == dtype:
+            array = array.astype(dtype)  # the same numbers in the other byte order
         if array.dtype != dtype or array.shape != expected.shape:
             raise InputError(f"{what} must be {expected.without_layout()}, got "
                              f"{_describe_array(array)}")

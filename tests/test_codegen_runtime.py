@@ -103,7 +103,7 @@ def test_introspection_and_stats():
     assert stats["kernel_count"] >= 1 and stats["output_bytes"] == 1023 * 4
 
 
-def test_cache_ignores_names_and_layouts():
+def test_cache_ignores_module_names():
     first = runtime.compile(add_one((2, 3)))
     module = add_one((2, 3))
     module.name = "renamed"
@@ -119,3 +119,48 @@ def test_concurrent_calls_from_threads():
         results = list(pool.map(executable, inputs))
     for k, result in enumerate(results):
         assert (result == k + 1).all()
+
+
+def test_array_object_layout_is_measured():
+    from jitflow.runtime.executable import ARRAY_LAYOUT
+
+    assert ARRAY_LAYOUT is not None, "the native argument check is off in this process"
+    assert ARRAY_LAYOUT.ndarray_type == id(np.ndarray)
+
+
+class _Subclass(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: x[::-1].copy()[::-1],                       # negative stride view
+    lambda x: np.tile(x, 2)[::2],                          # strided view
+    lambda x: np.asfortranarray(x),                        # contiguous both ways: still fine
+    lambda x: x.view(_Subclass),                           # not an exact ndarray
+    lambda x: x.astype(x.dtype.newbyteorder()),            # other byte order: other descriptor
+    lambda x: x.tolist(),                                  # not an array at all
+], ids=["reversed", "strided", "fortran", "subclass", "byteswapped", "list"])
+def test_native_check_sends_inexact_inputs_to_the_checked_path(make):
+    """The objects entry rejects anything but an exact, C-contiguous ndarray of the
+    canonical dtype; the Python path then converts it, and results stay right."""
+    executable = runtime.compile(add_one((6,)))
+    x = np.arange(6, dtype=np.float32)
+    argument = make(x)
+    np.testing.assert_array_equal(executable(argument), np.asarray(argument, np.float32) + 1)
+
+
+def test_probe_runs_exact_inputs_and_rejects_others_without_running():
+    executable = runtime.compile(add_one((2, 3)))
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(executable.probe(x), x + 1)
+    for other in (np.ones((3, 2), np.float32), np.ones((2, 3), np.float64), np.ones((6,), np.float32),
+                  np.ones((2, 3, 1), np.float32), np.ones((2, 3), np.float32)[:, ::-1], 1.0):
+        assert executable.probe(other) is None
+    assert executable.probe() is None and executable.probe(x, x) is None
+
+
+def test_zero_d_and_empty_inputs_pass_the_native_check():
+    scalar = runtime.compile(add_one((), DType.F64))
+    assert scalar.probe(np.array(2.0)) == 3.0
+    empty = runtime.compile(add_one((0, 4)))
+    assert empty.probe(np.zeros((0, 4), np.float32)).shape == (0, 4)

@@ -310,3 +310,21 @@ def test_fast_path_respects_the_backend_switch(monkeypatch):
     used.clear()
     np.testing.assert_array_equal(f(x), x - 1)
     assert not used
+
+
+def test_alternating_signatures_each_run_their_own_executable():
+    """The probe of the last executable rejects another signature natively; the call then
+    finds its own cache entry, and nothing ever runs with the wrong executable."""
+    @jit
+    def f(x):
+        return x * 2
+
+    a, b = np.arange(4, dtype=np.float32), np.arange(6, dtype=np.int64).reshape(2, 3)
+    c = np.arange(4, dtype=np.float64)
+    for _ in range(3):
+        for value in (a, b, c, a[::2], 3):
+            result = f(value)
+            expected = np.asarray(value) * 2
+            assert result.dtype == expected.dtype and result.shape == expected.shape
+            np.testing.assert_array_equal(result, expected)
+    assert f.trace_count == 5  # a[::2] has its own shape; the Python int is weakly typed

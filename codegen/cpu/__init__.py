@@ -7,6 +7,7 @@ import time
 
 from ...ir import Module
 from .jit import Compiled, compile_ir, load_blas
+from .pyarray import ArrayObjectLayout
 from .module import ENTRY, OBJECTS_ENTRY, EntryBuilder, Plan
 
 
@@ -18,19 +19,19 @@ def host_threads() -> int:
         return os.cpu_count() or 1
 
 
-def compile_module(module: Module, data_offset: int | None) -> tuple[Compiled, Plan, dict]:
+def compile_module(module: Module, array_layout: ArrayObjectLayout | None) -> tuple[Compiled, Plan, dict]:
     """Machine code for ``module``'s entry computation, its calling plan, and statistics.
 
-    ``data_offset`` is where a NumPy array object holds its data pointer; when given,
-    the code also gets an entry taking the array objects themselves.
+    ``array_layout`` says where a NumPy array object keeps its fields; when given, the
+    code's way in is an entry taking the array objects themselves (``pyarray.py``).
     """
     start = time.perf_counter()
     blas = load_blas() is not None
     threads = host_threads()
-    llvm_module, plan = EntryBuilder(module, threads, blas, data_offset).build()
+    llvm_module, plan = EntryBuilder(module, threads, blas, array_layout).build()
     text = str(llvm_module)
     build_s = time.perf_counter() - start
-    compiled = compile_ir(text, ENTRY, OBJECTS_ENTRY if data_offset is not None else None,
+    compiled = compile_ir(text, ENTRY, OBJECTS_ENTRY if array_layout is not None else None,
                           plan.largest_kernel_work)
     stats = {"build_llvm_ir_s": build_s, **compiled.times,
              "kernel_count": plan.kernel_count, "threads": threads if plan.uses_threads else 1,
@@ -40,4 +41,4 @@ def compile_module(module: Module, data_offset: int | None) -> tuple[Compiled, P
     return compiled, plan, stats
 
 
-__all__ = ["Compiled", "Plan", "compile_module", "host_threads"]
+__all__ = ["ArrayObjectLayout", "Compiled", "Plan", "compile_module", "host_threads"]

@@ -29,7 +29,8 @@ from . import kernels
 from .buffers import Buffer, leaves
 from .elemental import Elemental, constant_global, needs_dims
 from .loops import Index, i64
-from .scalars import I1, I8, I32, I64, PTR, stack_array_element
+from .pyarray import ArrayObjectLayout, emit_objects_entry
+from .scalars import I1, I8, I32, I64, PTR
 
 @dataclass(frozen=True, eq=False)
 class Deferred:
@@ -90,9 +91,10 @@ def check_supported(module: Module) -> None:
 class EntryBuilder:
     """Builds the LLVM module of an executable from an IR module."""
 
-    def __init__(self, module: Module, threads: int, blas: bool, data_offset: int | None) -> None:
+    def __init__(self, module: Module, threads: int, blas: bool,
+                 array_layout: ArrayObjectLayout | None) -> None:
         check_supported(module)
-        self.data_offset = data_offset
+        self.array_layout = array_layout
         self.hlo = module
         self.blas = blas
         self.uses_blas = False
@@ -104,7 +106,7 @@ class EntryBuilder:
         self.workspace_slot = len(self.input_types) + len(self.output_types)
         self.workspace_bytes = 0
         fn = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), [PTR]), ENTRY)
-        if data_offset is not None:
+        if array_layout is not None:
             fn.linkage = "internal"  # only reached through the objects entry: compile it once
         self.buffers = fn.args[0]
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -127,37 +129,18 @@ class EntryBuilder:
                 self.copy(source, target)
         self.b.ret_void()
         self.kernels.finish()
-        stack_workspace = self.data_offset is not None and 0 < self.workspace_bytes <= STACK_WORKSPACE
-        if self.data_offset is not None:
-            self._objects_entry(self.workspace_slot, stack_workspace)
+        stack_workspace = self.array_layout is not None and 0 < self.workspace_bytes <= STACK_WORKSPACE
+        if self.array_layout is not None:
+            emit_objects_entry(self.llvm, OBJECTS_ENTRY, self.llvm.globals[ENTRY], self.array_layout,
+                               self.input_types, self.workspace_slot,
+                               self.workspace_bytes if stack_workspace else 0,
+                               bool(self.workspace_bytes) and not stack_workspace, ALIGNMENT)
         names = [f"%{p.name}" + (f"[{i}]" if isinstance(p.type, TupleType) else "")
                  for p in entry.parameters for i in range(len(flatten_types(p.type)))]
         plan = Plan(self.input_types, names, self.output_types, _tree(entry.result_type, [0]),
                     self.workspace_bytes, len(self.kernels.kernels), self.uses_blas,
                     bool(self.kernels.parallel_kernels), stack_workspace, self.kernels.largest_work)
         return self.llvm, plan
-
-    def _objects_entry(self, arrays: int, stack_workspace: bool) -> None:
-        """``jf_entry_objects(PyArrayObject*...)``: reads each array's data pointer natively.
-
-        Reading ``arr.ctypes.data`` or ``__array_interface__`` costs 1-1.6 us per array in
-        Python; the runtime instead passes the array objects and this reads the ``data``
-        field at the offset it measured (the layout of NumPy's PyArrayObject).  A small
-        workspace lives on this function's stack instead of being passed in.
-        """
-        passed = arrays + (1 if self.workspace_bytes and not stack_workspace else 0)
-        fn = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), [PTR] * passed), OBJECTS_ENTRY)
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        table = b.alloca(ir.ArrayType(PTR, arrays + (1 if self.workspace_bytes else 0)))
-        if stack_workspace:
-            workspace = b.alloca(ir.ArrayType(I8, self.workspace_bytes))
-            workspace.align = ALIGNMENT
-            b.store(workspace, stack_array_element(b, table, arrays))
-        for k, array in enumerate(fn.args):
-            field = b.gep(array, [i64(self.data_offset)], source_etype=I8)
-            b.store(b.load(field, typ=PTR), stack_array_element(b, table, k))
-        b.call(self.llvm.globals[ENTRY], [table])
-        b.ret_void()
 
     def _slots(self, t: Type, first: int) -> tuple[Value, int]:
         if isinstance(t, TupleType):
