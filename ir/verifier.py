@@ -104,17 +104,31 @@ def _type_problems(inst: Instruction) -> list[str]:
 
 
 def _recursion_problems(module: Module) -> list[str]:
-    import networkx
+    # A depth-first search rather than networkx: importing networkx costs ~0.2 s, which
+    # would land on every process's first jit call.
+    callees = {name: [callee.name for inst in computation.instructions for callee in inst.called]
+               for name, computation in module.computations.items()}
+    state: dict[str, str] = {}  # "open" while on the current path, "done" after
+    path: list[str] = []
 
-    graph = networkx.DiGraph()
-    for computation in module.computations.values():
-        graph.add_node(computation.name)
-        for inst in computation.instructions:
-            for callee in inst.called:
-                graph.add_edge(computation.name, callee.name)
-    try:
-        cycle = networkx.find_cycle(graph)
-    except networkx.NetworkXNoCycle:
-        return []
-    path = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
-    return [f"computations call each other recursively: {path}"]
+    def visit(name: str) -> list[str] | None:
+        state[name] = "open"
+        path.append(name)
+        for callee in callees.get(name, ()):
+            if state.get(callee) == "open":
+                return path[path.index(callee):] + [callee]
+            if callee not in state:
+                cycle = visit(callee)
+                if cycle:
+                    return cycle
+        path.pop()
+        state[name] = "done"
+        return None
+
+    for name in callees:
+        if name not in state:
+            cycle = visit(name)
+            if cycle:
+                path_text = " -> ".join(cycle)
+                return [f"computations call each other recursively: {path_text}"]
+    return []
