@@ -1,14 +1,18 @@
 """Passes: IR to better IR (pass manager, custom passes, the optimization pipeline).
 
-Built in: ``simplify`` (constant folding, algebraic identities), ``cse`` and
-``dce``; ``DEFAULT_PIPELINE`` runs them in that order.  Fusion, layout
-assignment and buffer assignment come next and will join the default pipeline.
+Built in: ``simplify`` (constant folding, algebraic identities), ``cse``,
+``dce``, ``fuse`` (producer-consumer and sibling fusion into ``fusion``
+instructions, one loop nest each), then layout and buffer assignment;
+``DEFAULT_PIPELINE`` runs them in that order.
 """
 
 from __future__ import annotations
 
-from . import cse as _cse  # noqa: F401  (the built-in passes register themselves on import)
+from . import buffers as _buffers  # noqa: F401  (the built-in passes register themselves on import)
+from . import cse as _cse  # noqa: F401
 from . import dce as _dce  # noqa: F401
+from . import fuse as _fuse  # noqa: F401
+from . import layout as _layout  # noqa: F401
 from . import simplify as _simplify  # noqa: F401
 from .base import Pass, PassError, PassOption, PipelineError, PluginError, option
 from .manager import DumpIR, PassEvent, PassManager, PassTiming

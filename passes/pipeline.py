@@ -23,8 +23,9 @@ from typing import NoReturn, Sequence, Union
 from .base import NAME, Pass, PipelineError
 from .registry import get_pass
 
-# Fusion, layout assignment and buffer assignment join the default pipeline when they land.
-DEFAULT_PIPELINE = "simplify,cse,dce"
+# Layout and buffer assignment come last: they describe memory, which later rewrites would
+# invalidate (a stale buffer plan is ignored by codegen).
+DEFAULT_PIPELINE = "simplify,cse,dce,fuse,layout,buffers"
 
 _VALUE = re.compile(r"[^,{}=\s]+")
 _SPACE = re.compile(r"\s*")

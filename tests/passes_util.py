@@ -48,5 +48,11 @@ def run_passes(text: str, pipeline: str) -> Module:
 
 
 def opcodes(module: Module) -> list[str]:
-    """The entry's opcodes in order."""
-    return [inst.opcode for inst in module.entry.instructions]
+    """The entry's opcodes in order; a fusion contributes the instructions it fused."""
+    found = []
+    for inst in module.entry.instructions:
+        if inst.opcode == "fusion":
+            found.extend(i.opcode for i in inst.called[0].instructions if i.opcode != "parameter")
+        else:
+            found.append(inst.opcode)
+    return found

@@ -23,7 +23,7 @@ def messy(x):
 
 def test_lower_runs_the_default_pipeline_and_trace_does_not():
     f = jit(messy, backend="interpreter")
-    assert format_pipeline(f.passes) == "simplify,cse,dce"
+    assert format_pipeline(f.passes).startswith("simplify,cse,dce,fuse")
     lowered = f.lower(X)
     assert "transpose" not in opcodes(lowered) and "multiply" not in opcodes(lowered)
     assert opcodes(lowered).count("reduce") == 1  # the two sums of x merged
@@ -55,12 +55,12 @@ def test_edits_of_the_default_pipeline(pass_registry):
     def f(x):
         return x + 1
 
-    assert format_pipeline(f.passes) == "simplify,record,cse"
+    assert format_pipeline(f.passes).startswith("simplify,record,cse,fuse")
     f(X)
     f(X)  # cached: the pipeline ran once
     assert runs == ["jit_f"]
     g = jit(messy, passes=insert_before("cse", Recording()), backend="interpreter")
-    assert [p.name for p in g.passes] == ["simplify", "recording", "cse", "dce"]
+    assert [p.name for p in g.passes][:5] == ["simplify", "recording", "cse", "dce", "fuse"]
 
 
 class Recording(Pass):
@@ -81,8 +81,8 @@ class Breaks(Pass):
 def test_a_bad_pipeline_fails_where_jit_is_applied():
     with pytest.raises(PipelineError, match="unknown pass 'smplify'"):
         jit(messy, passes="smplify")
-    with pytest.raises(PipelineError, match="no pass 'fuse' in the pipeline"):
-        jit(messy, passes=insert_after("fuse", "cse"))
+    with pytest.raises(PipelineError, match="no pass 'absent' in the pipeline"):
+        jit(messy, passes=insert_after("absent", "cse"))
 
 
 def test_verify_names_the_pass_that_breaks_the_ir(monkeypatch):

@@ -18,6 +18,8 @@ class Buffer:
     ``slot`` indexes the ``i8**`` argument every generated function receives
     (inputs, then outputs, then the workspace); ``offset`` is a byte offset in
     that buffer (temporaries live in the workspace).  Constants are globals.
+    ``type`` carries the layout the elements are stored in (``layouts.py``): two buffers
+    may share memory and differ in layout, as a free transpose does with its operand.
     """
 
     type: TensorType

@@ -22,6 +22,7 @@ from llvmlite import ir
 
 from ...ir import DType, Instruction, TensorType, Trait
 from ..errors import UnsupportedOpError
+from .layouts import element_offset
 from .lowering import ELEMENTWISE, bitcast, convert, emit_elementwise
 from .loops import Index, for_range, i64
 from .scalars import I1, I8, compute_dtype, element_ptr, load_element, narrow, register_type, widen
@@ -33,6 +34,9 @@ ELEMENTAL: dict[str, ElementalRule] = {}
 # Reducers that are one associative op on the two parameters: they accumulate in the
 # compute type (f32 for halves, as the interpreter's NumPy reduction does).
 UFUNC_REDUCERS = frozenset({"add", "multiply", "maximum", "minimum", "and", "or", "xor"})
+# Float max/min reductions: the LLVM intrinsic with NumPy's NaN propagation (signed zeros
+# may pick the other zero: -0.0 and 0.0 compare equal).
+FLOAT_EXTREMA = {"maximum": "llvm.maximum", "minimum": "llvm.minimum"}
 
 
 class Elemental:
@@ -46,6 +50,8 @@ class Elemental:
     def __init__(self, b: ir.IRBuilder, leaves: dict[Instruction, Leaf]) -> None:
         self.b = b
         self.leaves = leaves
+        # Called with (index, value) where a value is generated (kernels keep some for later).
+        self.taps: dict[Instruction, Callable[[Index, object], None]] = {}
         self._cache: dict[tuple[int, int], tuple[Index, object]] = {}
 
     def value(self, inst: Instruction, index: Index) -> object:
@@ -62,6 +68,9 @@ class Elemental:
                 f"the cpu backend cannot compute {inst.opcode} inside a loop body ({inst.describe()})")
         result = rule(self, inst, index)
         self._cache[key] = (index, result)  # the Index is kept alive so its id stays unique
+        tap = self.taps.get(inst)
+        if tap is not None:
+            tap(index, result)
         return result
 
     def operand(self, inst: Instruction, number: int, index: Index) -> object:
@@ -72,9 +81,9 @@ class Elemental:
 
 
 def buffer_leaf(b: ir.IRBuilder, pointer: ir.Value, t: TensorType) -> Leaf:
-    """Loads from a row-major buffer."""
+    """Loads from a buffer laid out as ``t.layout`` says (row-major when it has none)."""
     def load(index: Index) -> ir.Value:
-        offset = index.linear(b) if t.shape else i64(0)
+        offset = element_offset(b, index, t)
         return load_element(b, element_ptr(b, pointer, offset, t.dtype), t.dtype)
 
     return load
@@ -159,7 +168,8 @@ def constant_global(module: ir.Module, inst: Instruction) -> ir.GlobalVariable:
 
 @_rule("constant")
 def _constant(e: Elemental, inst: Instruction, index: Index) -> object:
-    return buffer_leaf(e.b, constant_global(e.b.module, inst), inst.type)(index)
+    # Literals are stored row-major whatever layout the instruction declares.
+    return buffer_leaf(e.b, constant_global(e.b.module, inst), inst.type.without_layout())(index)
 
 
 @_rule("iota")
@@ -385,11 +395,22 @@ class ReduceStep:
                 # reassoc lets LLVM keep several partial sums (SIMD lanes): the sum is
                 # then not sequential; its error bound is that of a blocked sum.
                 return [b.fadd(acc, x, flags=("reassoc",))]
+            if self.ufunc in FLOAT_EXTREMA and dtype.is_float:
+                # NaN-propagating max/min as an intrinsic LLVM vectorizes as a reduction
+                # (the compare-and-select form stays one element at a time).
+                return [b.call(_intrinsic(b.module, FLOAT_EXTREMA[self.ufunc], acc.type), [acc, x])]
             return [ELEMENTWISE[self.ufunc](b, scalar_instruction(self.ufunc, dtype), [acc, x])]
         reducer = self.inst.called[0]
         args = [(lambda v: (lambda i: v))(v) for v in accumulators + elements]
         result = inline_computation(b, reducer, args, Index.scalar())
         return result if isinstance(result, list) else [result]
+
+
+def _intrinsic(module: ir.Module, name: str, t: ir.Type) -> ir.Function:
+    """The binary LLVM intrinsic ``name`` on ``t`` (``llvm.maximum.f32``), declared once."""
+    full = f"{name}.{'f32' if t == ir.FloatType() else 'f64'}"
+    existing = module.globals.get(full)
+    return existing if existing is not None else ir.Function(module, ir.FunctionType(t, [t, t]), full)
 
 
 @functools.lru_cache(maxsize=None)
@@ -400,7 +421,7 @@ def scalar_instruction(opcode: str, dtype: DType) -> Instruction:
     return Instruction(opcode, opcode, (operand, operand), t)
 
 
-def _entry_alloca(b: ir.IRBuilder, t: ir.Type) -> ir.Value:
+def entry_alloca(b: ir.IRBuilder, t: ir.Type) -> ir.Value:
     """An alloca in the function's entry block, where mem2reg turns it into registers."""
     entry = b.function.entry_basic_block
     with b.goto_block(entry):
@@ -414,7 +435,7 @@ def _reduce(e: Elemental, inst: Instruction, index: Index) -> object:
     b = e.b
     step = ReduceStep(b, inst)
     inits = step.enter([e.scalar_operand(inst, step.count + i) for i in range(step.count)])
-    slots = [_entry_alloca(b, t) for t in step.accumulator_types()]
+    slots = [entry_alloca(b, t) for t in step.accumulator_types()]
     for slot, init in zip(slots, inits):
         b.store(init, slot)
     shape = inst.operands[0].type.shape
@@ -443,7 +464,7 @@ def _dot(e: Elemental, inst: Instruction, index: Index) -> object:
     dims = index.dims(b) if inst.type.shape else []
     batch, lfree, rfree = dims[:len(lb)], dims[len(lb):len(lb) + len(lf)], dims[len(lb) + len(lf):]
     contract_shape = [lhs.shape[d] for d in lc]
-    slot = _entry_alloca(b, register_type(work))
+    slot = entry_alloca(b, register_type(work))
     zero = ir.Constant(register_type(work), 0.0 if work.is_float else 0)
     b.store(zero, slot)
     with for_range(b, i64(0), i64(math.prod(contract_shape)), "k") as k:

@@ -20,9 +20,13 @@ from llvmlite import ir
 
 from ...ir import DType, Instruction, TensorType
 from .buffers import Buffer
-from .elemental import Elemental, Leaf, buffer_leaf
+from .elemental import Elemental, Leaf, buffer_leaf, entry_alloca
+from .layouts import element_offset, is_row_major, layout_of
 from .loops import Index, delinearize, for_range, i64
-from .scalars import I32, I64, PTR, element_ptr, stack_array_element, store_element
+from .scalars import I32, I64, PTR, element_ptr, register_type, stack_array_element, store_element
+
+# Largest row kept on the stack for reuse (per thread; stacks are megabytes).
+ROW_BUFFER_BYTES = 64 * 1024
 
 # Below this much work (elements x inner loop trips) threads cost more than they save:
 # creating and joining a pthread is ~20-50 us.
@@ -43,8 +47,19 @@ class KernelSet:
         self._kernel_type = ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
 
     def loop_kernel(self, shape: Sequence[int], inputs: dict[Instruction, Buffer],
-                    outputs: Sequence[Buffer], body: KernelBody, nested: bool) -> ir.Function:
-        """A kernel storing ``body(elemental, index)`` (one value per output) at every index."""
+                    outputs: Sequence[Buffer], body: KernelBody, nested: bool,
+                    per_row: Sequence[Instruction] = (),
+                    reused: Sequence[Instruction] = ()) -> ir.Function:
+        """A kernel storing ``body(elemental, index)`` (one value per output) at every index.
+
+        ``per_row`` are values that do not vary along the minor dimension (row broadcasts,
+        see ``passes.fuse``): a nested kernel computes each once per row, before the column
+        loop, so a reduction behind one (softmax's max and sum, layernorm's mean and
+        variance) is one pass over the row, which then stays in cache for the next.
+        ``reused`` are values those reductions compute at every column of the row that the
+        column loop needs again (``passes.fuse.row_reused_values``): kept in a row buffer
+        on the stack rather than computed twice.
+        """
         fn = ir.Function(self.module, self._kernel_type, f"jf_kernel{len(self.kernels)}")
         fn.linkage = "internal"
         self.kernels.append(fn)
@@ -66,15 +81,38 @@ class KernelSet:
             low = b.select(b.icmp_signed("<", low, i64(0)), i64(0), low)
             high = b.select(b.icmp_signed(">", high, i64(columns)), i64(columns), high)
             outer = delinearize(b, row, outer_shape) if outer_shape else []
+            if nested and shape and per_row:
+                kept = self._keep_row_values(b, elemental, reused, columns, row_start)
+                row_index = Index(shape, dims=outer + [i64(0)])
+                for inst in per_row:  # in program order: later ones may read earlier ones
+                    value = elemental.value(inst, row_index)
+                    elemental.leaves[inst] = (lambda v: lambda index: v)(value)
+                for inst, row_buffer in kept.items():
+                    del elemental.taps[inst]
+                    if row_buffer.stored:  # else the row pass did not need it after all
+                        elemental.leaves[inst] = row_buffer.load
             with for_range(b, low, high, "col") as column:
                 linear = b.add(row_start, column)
                 index = Index(shape, dims=outer + [column], linear=linear) if nested and shape else (
                     Index(shape, linear=linear))
                 for pointer, buffer, value in zip(out_pointers, outputs, body(elemental, index)):
-                    target = element_ptr(b, pointer, linear if shape else i64(0), buffer.type.dtype)
+                    offset = linear if is_row_major(buffer.type) else element_offset(b, index, buffer.type)
+                    target = element_ptr(b, pointer, offset if shape else i64(0), buffer.type.dtype)
                     store_element(b, value, target, buffer.type.dtype)
         b.ret_void()
         return fn
+
+    @staticmethod
+    def _keep_row_values(b: ir.IRBuilder, elemental: Elemental, reused: Sequence[Instruction],
+                         columns: int, row_start: ir.Value) -> dict:
+        kept = {}
+        for inst in reused:
+            t = register_type(inst.type.dtype)
+            if columns * max(inst.type.dtype.bits // 8, 1) > ROW_BUFFER_BYTES:
+                continue
+            kept[inst] = row_buffer = _RowBuffer(b, entry_alloca(b, ir.ArrayType(t, columns)), row_start)
+            elemental.taps[inst] = row_buffer.store
+        return kept
 
     def run(self, b: ir.IRBuilder, buffers: ir.Value, kernel: ir.Function, size: int, work: int) -> None:
         """Call ``kernel`` over [0, size) from the entry: directly, or on threads if it is big."""
@@ -163,6 +201,28 @@ class KernelSet:
         b.ret_void()
 
 
+class _RowBuffer:
+    """One row of a value on the stack: stored where the row pass computes it, loaded by the
+    column loop (positions are row offsets: linear index minus the row's start)."""
+
+    def __init__(self, b: ir.IRBuilder, array: ir.Value, row_start: ir.Value) -> None:
+        self.b = b
+        self.array = array
+        self.row_start = row_start
+        self.stored = False
+
+    def _slot(self, index: Index) -> ir.Value:
+        column = self.b.sub(index.linear(self.b), self.row_start)
+        return self.b.gep(self.array, [i64(0), column], inbounds=True)  # typed by the alloca
+
+    def store(self, index: Index, value: object) -> None:
+        self.b.store(value, self._slot(index))
+        self.stored = True
+
+    def load(self, index: Index) -> ir.Value:
+        return self.b.load(self._slot(index), typ=self.array.allocated_type.element)
+
+
 def _declare(module: ir.Module, name: str, result: ir.Type, args: list[ir.Type]) -> ir.Function:
     existing = module.globals.get(name)
     return existing if existing is not None else ir.Function(module, ir.FunctionType(result, args), name)
@@ -175,18 +235,24 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 BLAS_MIN_FLOPS = 16 ** 3
 
 
-def blas_layout(inst: Instruction) -> tuple[bool, bool] | None:
-    """(transpose lhs, transpose rhs) if both operands are row-major matrices (after batch dims)
-    in some orientation; None if a copy into matrix order is needed first."""
-    lhs, rhs = inst.operands[0].type, inst.operands[1].type
+def blas_layout(inst: Instruction, lhs: TensorType | None = None,
+                rhs: TensorType | None = None) -> tuple[bool, bool] | None:
+    """(transpose lhs, transpose rhs) if both operand buffers (types ``lhs``/``rhs``, by default
+    the operands' types) hold matrices (after the batch dims, which must be the most major)
+    in some orientation; None if a copy into matrix order is needed first.  A column-major
+    buffer is a row-major matrix of the transposed shape: BLAS reads it with a trans flag."""
+    lhs = lhs if lhs is not None else inst.operands[0].type
+    rhs = rhs if rhs is not None else inst.operands[1].type
     lb, rb = list(inst.attrs["lhs_batch_dims"]), list(inst.attrs["rhs_batch_dims"])
     lc, rc = list(inst.attrs["lhs_contracting_dims"]), list(inst.attrs["rhs_contracting_dims"])
-    if lb != list(range(len(lb))) or rb != list(range(len(rb))):
+    # Dimensions in memory order, most major first.
+    lhs_order, rhs_order = list(reversed(layout_of(lhs))), list(reversed(layout_of(rhs)))
+    if lhs_order[:len(lb)] != lb or rhs_order[:len(rb)] != rb:
         return None
     lf = [d for d in range(lhs.rank) if d not in lb + lc]
     rf = [d for d in range(rhs.rank) if d not in rb + rc]
-    lhs_rest = list(range(len(lb), lhs.rank))
-    rhs_rest = list(range(len(rb), rhs.rank))
+    lhs_rest = lhs_order[len(lb):]
+    rhs_rest = rhs_order[len(rb):]
     if lhs_rest == lf + lc:
         transpose_lhs = False
     elif lhs_rest == lc + lf:

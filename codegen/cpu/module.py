@@ -11,8 +11,14 @@ for temporaries; a call is one native call.  Computations are emitted in order:
 * ``while``, ``conditional`` and ``call`` emit their computations inline, with
   basic blocks for the control flow; loop state lives in workspace buffers.
 
-Until buffer assignment exists every instruction gets its own temporary, except
-root values a kernel can write straight into an output buffer.
+Root values a kernel computes are written straight into their output buffer.  The
+entry's other values go where the ``buffers`` pass planned them in the workspace
+(``module.buffer_plan``, used only while it matches the module); everything else
+(values inside loop bodies and branches, copies codegen makes itself, or every
+value when there is no plan) gets a temporary of its own after the plan's region.
+Buffers carry their layouts: kernels index them by logical coordinates through
+the layout's strides, and a transpose that ``layout`` made free shares its
+operand's buffer.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from ...ir import Computation, Instruction, Module, TensorType, TupleType, Type
 from ..errors import UnsupportedOpError
 from . import kernels
 from .buffers import Buffer, leaves
+from ...passes.fuse import row_broadcasts, row_reused_values
 from .elemental import Elemental, constant_global, needs_dims
+from .layouts import is_row_major, physical, row_major, same_storage, transpose_is_bitcast
 from .loops import Index, i64
 from .pyarray import ArrayObjectLayout, emit_objects_entry
 from .scalars import I1, I8, I32, I64, PTR
@@ -104,7 +112,12 @@ class EntryBuilder:
         self.input_types = [leaf for p in entry.parameters for leaf in flatten_types(p.type)]
         self.output_types = flatten_types(entry.result_type)
         self.workspace_slot = len(self.input_types) + len(self.output_types)
-        self.workspace_bytes = 0
+        # The buffer plan (passes/buffers.py) places the entry's values in the workspace;
+        # a plan made before the module last changed is ignored, never trusted.  Whatever
+        # the plan does not place is bump-allocated after its region.
+        plan = getattr(module, "buffer_plan", None)
+        self.plan = plan if plan is not None and plan.is_current(module) else None
+        self.workspace_bytes = self.plan.workspace_bytes if self.plan is not None else 0
         fn = ir.Function(self.llvm, ir.FunctionType(ir.VoidType(), [PTR]), ENTRY)
         if array_layout is not None:
             fn.linkage = "internal"  # only reached through the objects entry: compile it once
@@ -164,7 +177,7 @@ class EntryBuilder:
     def temporary(self, t: TensorType) -> Buffer:
         offset = -(-self.workspace_bytes // ALIGNMENT) * ALIGNMENT
         self.workspace_bytes = offset + t.nbytes
-        return Buffer(t.without_layout(), slot=self.workspace_slot, offset=offset)
+        return Buffer(physical(t), slot=self.workspace_slot, offset=offset)
 
     def temporaries(self, t: Type) -> Value:
         if isinstance(t, TupleType):
@@ -172,11 +185,25 @@ class EntryBuilder:
         return self.temporary(t)
 
     def destination(self, inst: Instruction) -> Value:
-        return self._destinations.get(inst) or self.temporaries(inst.type)
+        return (self._destinations.get(inst) or self._planned(inst.type, inst, [0])
+                or self.temporaries(inst.type))
+
+    def _planned(self, t: Type, inst: Instruction, leaf: list[int]) -> Value | None:
+        """``inst``'s buffers where the plan put them (leaves it left out are new temporaries)."""
+        offsets = self.plan.offsets.get(inst) if self.plan is not None else None
+        if offsets is None:
+            return None
+        if isinstance(t, TupleType):
+            return tuple(self._planned(e, inst, leaf) for e in t.elements)
+        offset = offsets[leaf[0]]
+        leaf[0] += 1
+        if offset is None:
+            return self.temporary(t)
+        return Buffer(physical(t), slot=self.workspace_slot, offset=offset)
 
     def constant(self, inst: Instruction) -> Buffer:
-        t = inst.type
-        return Buffer(t.without_layout(), constant=constant_global(self.llvm, inst))
+        # Literals are stored row-major whatever layout the instruction declares.
+        return Buffer(row_major(inst.type), constant=constant_global(self.llvm, inst))
 
     def buffer(self, value: Value) -> Buffer | tuple:
         """``value`` with deferred arrays computed into buffers, at this point of the code.
@@ -193,10 +220,35 @@ class EntryBuilder:
         for src, dst in zip(leaves(self.buffer(source)), leaves(target)):
             if src == dst or src.nbytes == 0:
                 continue
+            if not same_storage(physical(src.type), physical(dst.type)):
+                self._relayout(src, dst)
+                continue
             memcpy = self.llvm.globals.get("llvm.memcpy.p0.p0.i64") or ir.Function(
                 self.llvm, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1]), "llvm.memcpy.p0.p0.i64")
             self.b.call(memcpy, [dst.pointer(self.b, self.buffers), src.pointer(self.b, self.buffers),
                                  i64(src.nbytes), ir.Constant(I1, 0)])
+
+    def _relayout(self, source: Buffer, target: Buffer) -> None:
+        """Copy between buffers of different layouts: a kernel reading and writing by logical index."""
+        placeholder = Instruction("relayout.source", "parameter", (), source.type, {"parameter_number": 0})
+        identity = tuple(range(source.type.rank))
+        detached = Instruction("relayout", "transpose", (placeholder,), target.type,
+                               {"dimensions": identity})
+        self._kernel([detached], {placeholder: source}, [target],
+                     lambda e, index: [e.value(detached, index)])
+
+    def _transpose(self, inst: Instruction, operands: list[Value]) -> Value:
+        """A transpose whose result layout walks memory as its operand lies is a bitcast: the
+        operand's buffer seen through the result's type.  Where a buffer plan covers ``inst``
+        it must agree (it kept the operand alive for the result's uses)."""
+        value = operands[0]
+        planned_scope = self.plan is not None and inst.parent in self.plan.computations
+        may_alias = inst in self.plan.aliases if planned_scope else True
+        result_type = physical(inst.type)
+        if (may_alias and inst not in self._destinations and isinstance(value, Buffer)
+                and transpose_is_bitcast(value.type, result_type, inst.attrs["dimensions"])):
+            return Buffer(result_type, slot=value.slot, offset=value.offset, constant=value.constant)
+        return self._elemental_kernel(inst, operands)
 
     # -- computations -------------------------------------------------------------------
 
@@ -237,8 +289,13 @@ class EntryBuilder:
         size = math.prod(shape)
         if size == 0:
             return
-        nested = any(needs_dims(i) for i in scope)
-        fn = self.kernels.loop_kernel(shape, inputs, outputs, body, nested)
+        # Broadcasts of computed row values (reductions) are computed once per row; a plain
+        # load is left to LLVM, so that elementwise kernels keep their flat loop.
+        per_row = [inst for inst in row_broadcasts(scope, shape)
+                   if inst.operands[0] not in inputs and inst.operands[0].opcode != "constant"]
+        nested = bool(per_row) or any(needs_dims(i) for i in scope)
+        reused = row_reused_values(scope, shape, per_row)
+        fn = self.kernels.loop_kernel(shape, inputs, outputs, body, nested, per_row, reused)
         self.kernels.run(self.b, self.buffers, fn, size, size * _inner_trips(scope))
 
     def _fusion(self, inst: Instruction, operands: list[Value]) -> Value:
@@ -247,8 +304,12 @@ class EntryBuilder:
         scope = [i for i in computation.instructions if i.opcode != "parameter"]
         target = self.destination(inst)
         root = computation.root
-        if root.opcode == "tuple":
-            # Elements may differ in shape: one loop nest per element.
+        if root.opcode == "tuple" and _same_shaped_arrays(root.operands):
+            # Multi-output fusion: one loop nest stores every element (inputs read once).
+            self._kernel(scope, inputs, leaves(target),
+                         lambda e, index: [e.value(element, index) for element in root.operands])
+        elif root.opcode == "tuple":
+            # Elements differ in shape: one loop nest per element.
             for element, buffer in zip(root.operands, target):
                 self._kernel(scope, inputs, leaves(buffer),
                              (lambda x: lambda e, index: _as_list(e.value(x, index)))(element))
@@ -260,12 +321,15 @@ class EntryBuilder:
         if not (self.blas and kernels.wants_blas(inst)):
             return self._elemental_kernel(inst, operands)
         lhs, rhs = (self.buffer(o) for o in operands)
-        layout = kernels.blas_layout(inst)
+        layout = kernels.blas_layout(inst, lhs.type, rhs.type)
         if layout is None:
             lhs, rhs = self._matrix_order(inst, 0, lhs), self._matrix_order(inst, 1, rhs)
             layout = (False, False)
         target = self.destination(inst)
-        kernels.call_gemm(self.b, self.buffers, inst, lhs, rhs, target, layout)
+        # gemm writes row-major; another destination layout gets a relayout copy after it.
+        result = target if is_row_major(target.type) else self.temporary(row_major(inst.type))
+        kernels.call_gemm(self.b, self.buffers, inst, lhs, rhs, result, layout)
+        self.copy(result, target)
         self.uses_blas = True
         return target
 
@@ -284,7 +348,7 @@ class EntryBuilder:
 
     def _while(self, inst: Instruction, operands: list[Value]) -> Value:
         condition, body = inst.called
-        state = self.temporaries(inst.type)
+        state = self.destination(inst)
         self.copy(operands[0], state)
         b = self.b
         header = b.function.append_basic_block("while.condition")
@@ -327,7 +391,7 @@ class EntryBuilder:
         else:  # XLA: an out-of-range index runs the last branch
             in_range = b.icmp_unsigned("<", raw, ir.Constant(I32, len(branches)))
             index = b.select(in_range, raw, ir.Constant(I32, len(branches) - 1))
-        result = self.temporaries(inst.type)
+        result = self.destination(inst)
         done = b.function.append_basic_block("conditional.done")
         switch = b.switch(index, done)
         for number, branch in enumerate(branches):
@@ -345,6 +409,11 @@ class EntryBuilder:
 
 def _as_list(value: object) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def _same_shaped_arrays(values: Sequence[Instruction]) -> bool:
+    return bool(values) and all(isinstance(v.type, TensorType) and v.type.shape == values[0].type.shape
+                                for v in values)
 
 
 def _inner_trips(scope: list[Instruction]) -> int:
@@ -373,6 +442,7 @@ SEQUENTIAL: dict[str, Callable[[EntryBuilder, Instruction, list], Value]] = {
     "tuple": lambda self, inst, operands: tuple(operands),
     "get-tuple-element": lambda self, inst, operands: operands[0][inst.attrs["index"]],
     "fusion": EntryBuilder._fusion,
+    "transpose": EntryBuilder._transpose,
     "dot": EntryBuilder._dot,
     "while": EntryBuilder._while,
     "conditional": EntryBuilder._conditional,

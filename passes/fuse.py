@@ -1,0 +1,693 @@
+"""``fuse``: producer-consumer and sibling fusion into ``fusion`` instructions, as XLA does.
+
+Each computation that runs sequentially (the entry, ``while`` bodies and
+conditions, ``conditional`` branches, ``call`` targets) is grouped, then each
+group worth it (``min-ops`` real ops, or several outputs) is outlined into a
+fused computation (``fused_computation.N``) called by one ``fusion``
+instruction, which a backend emits as one loop nest over the group's loop shape.
+
+Grouping walks the instructions from the last to the first.  An instruction not
+yet in a group starts one (its shape is the loop shape); the group then takes in
+its producers until none fits:
+
+* a producer whose users are all in the group is moved in (it is computed only
+  there);
+* a producer that is cheap to recompute (broadcast, iota, scalar constant, and
+  cheap elementwise or indexing ops with few users) is copied in, the original
+  staying for its other users;
+* an expensive producer (transcendental, divide, reduce, ...) is never copied,
+  and is moved in only if the group evaluates each of its elements once, or reads
+  it through a *row broadcast* (``row_broadcasts``): a broadcast to the loop
+  shape, constant along its minor dimension, read only at the loop's current
+  row.  A backend computes those once per row before the row's column loop, so a
+  reduction of the minor dimension behind one is one pass over the row, not one
+  per element: a row softmax or a layernorm is one kernel.
+
+``dot``, control flow, calls, custom-calls, tuples, parameters and array
+constants stay outside (a dot's bias and activation become the fusion right
+after it).  Then groups of one loop shape that read a common array, one of them
+reducing, merge into one multi-output fusion with a tuple root (sibling fusion:
+the input is read once), unless a path between them outside both would make the
+merged fusion its own producer: reachability on the dataflow graph between
+groups, kept in topological order as merges go.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Collection, Sequence
+
+from ..ir import Builder, Computation, Instruction, Module, TensorType, Trait
+from .base import Pass, option
+from .effects import has_side_effects
+from .registry import register_pass
+
+# Elementwise ops that cost much more than a load: never computed twice per element on purpose.
+EXPENSIVE = frozenset({
+    "exponential", "exponential-minus-one", "log", "log-plus-one", "sqrt", "rsqrt", "cbrt",
+    "tanh", "logistic", "sine", "cosine", "tan", "atan2", "divide", "remainder", "power",
+    "reduce",
+})
+# Data movement and index computations a loop body can do; with the elementwise ops, what fuses.
+INDEXING = frozenset({
+    "iota", "broadcast", "reshape", "transpose", "slice", "reverse", "concatenate", "pad",
+    "dynamic-slice", "bitcast-convert",
+})
+# Free to recompute in every consumer: no memory traffic of their own worth keeping.
+ALWAYS_DUPLICATE = frozenset({"broadcast", "iota", "constant"})
+# Cheap enough to copy into a consumer when they have at most MAX_DUPLICATED_USERS users.
+DUPLICATE_IF_FEW_USERS = frozenset({
+    "reshape", "transpose", "slice", "reverse", "convert", "bitcast-convert", "abs", "negate",
+    "not", "add", "subtract", "multiply", "maximum", "minimum", "compare", "select", "and",
+    "or", "xor",
+})
+MAX_DUPLICATED_USERS = 4
+# Ops whose operands are evaluated more than once per result element (broadcast
+# re-reads; concatenate and pad evaluate every operand at every position).
+REREADING = frozenset({"broadcast", "concatenate", "pad"})
+# Control-flow ops whose computations run as sequential code (and get fused themselves).
+SEQUENTIAL_CALLERS = frozenset({"while", "conditional", "call"})
+
+
+def row_broadcasts(instructions: Collection[Instruction],
+                   loop_shape: Sequence[int]) -> list[Instruction]:
+    """The broadcasts among ``instructions`` (one loop body; the outputs are those without
+    users among them, or used by a tuple) that a loop nest over ``loop_shape``, walked as
+    rows x columns, may compute once per row before the row's column loop.
+
+    Such a broadcast repeats its operand along the minor dimension, its operand's
+    dimensions are the major ones of the loop shape in order, and it is evaluated only
+    at the loop's current row: on every path to an output, elementwise ops of the loop
+    shape, and reductions of the minor dimension that are themselves only read through
+    such broadcasts (as softmax's max and sum, layernorm's mean and variance).  Anything
+    else (a transpose, a slice, a full reduction) could read another row, where the
+    hoisted value would be wrong.
+    """
+    shape = tuple(loop_shape)
+    if not shape:
+        return []
+    rows = _RowReads(instructions, shape)
+    return [inst for inst in instructions
+            if _is_row_broadcast(inst, shape) and rows.at_row(inst)]
+
+
+def row_reused_values(instructions: Collection[Instruction], loop_shape: Sequence[int],
+                      per_row: Collection[Instruction]) -> list[Instruction]:
+    """Expensive loop-shaped values that a row's reduction reads (before the column loop, as
+    the ``per_row`` broadcasts are computed) and the column loop reads again at the same
+    positions, as softmax's ``exp(x - max)``: worth keeping for the row instead of computing
+    twice.  Each is read only at the current row (see ``row_broadcasts``)."""
+    shape = tuple(loop_shape)
+    if not shape or not per_row:
+        return []
+    rows = _RowReads(instructions, shape)
+    hoisted = set(per_row)
+    found = []
+    for inst in instructions:
+        if (inst.opcode not in EXPENSIVE or inst.opcode == "reduce" or not _same_shape_as(inst, shape)
+                or not rows.at_row(inst)):
+            continue
+        users = rows.users(inst)
+        in_row = [u for u in users if _reduces_minor(u, shape)]
+        if in_row and len(in_row) < len(users) and _only_hoisted_rows(in_row, rows, shape, hoisted):
+            found.append(inst)
+    return found
+
+
+class _RowReads:
+    """Which values of one loop body are read only at the loop's current row."""
+
+    def __init__(self, instructions: Collection[Instruction], shape: tuple) -> None:
+        self.inside = set(instructions)
+        self.shape = shape
+        self._at_row: dict[Instruction, bool] = {}     # loop-shaped, read at (row, any column)
+        self._as_row: dict[Instruction, bool] = {}     # row-shaped, read at the row's index
+
+    def users(self, inst: Instruction) -> list[Instruction]:
+        return [u for u in inst.users if u in self.inside]
+
+    def at_row(self, inst: Instruction) -> bool:
+        if inst not in self._at_row:
+            self._at_row[inst] = False  # the graph is acyclic: only a placeholder
+            self._at_row[inst] = all(
+                u.opcode == "tuple"
+                or _same_shape(u, inst) and _index_preserving(u) and self.at_row(u)
+                or _reduces_minor(u, self.shape) and self.as_row(u)
+                for u in self.users(inst))
+        return self._at_row[inst]
+
+    def as_row(self, inst: Instruction) -> bool:
+        if inst not in self._as_row:
+            self._as_row[inst] = False
+            shape = self.shape
+            self._as_row[inst] = all(
+                _is_row_broadcast(u, shape) and self.at_row(u)
+                or _same_shape(u, inst) and _index_preserving(u) and self.as_row(u)
+                or u.opcode == "reshape" and _row_shape(inst.type.shape, shape)
+                and _row_shape(u.type.shape, shape) and self.as_row(u)
+                for u in self.users(inst))
+        return self._as_row[inst]
+
+
+def _same_shape_as(inst: Instruction, shape: tuple) -> bool:
+    return isinstance(inst.type, TensorType) and inst.type.shape == shape
+
+
+def _only_hoisted_rows(reductions: list, rows: _RowReads, shape: tuple, hoisted: set) -> bool:
+    """Every use of these row reductions ends in a hoisted broadcast: they are computed
+    before the column loop, never inside it."""
+    pending = list(reductions)
+    seen: set = set()
+    while pending:
+        for user in rows.users(pending.pop()):
+            if user in seen or user in hoisted:
+                continue
+            if _same_shape_as(user, shape):
+                return False  # reaches the column loop without being hoisted
+            seen.add(user)
+            pending.append(user)
+    return True
+
+
+def _same_shape(a: Instruction, b: Instruction) -> bool:
+    return (isinstance(a.type, TensorType) and isinstance(b.type, TensorType)
+            and a.type.shape == b.type.shape)
+
+
+def _index_preserving(inst: Instruction) -> bool:
+    """Reads its same-shaped operands at its own index."""
+    return inst.opdef.has(Trait.ELEMENTWISE)
+
+
+def _row_shape(operand: Sequence[int], loop_shape: tuple) -> bool:
+    """The loop shape's major dimensions in order, with unit dimensions anywhere, the minor
+    one included: its index is the current row's."""
+    kept = [d for d in operand if d != 1]
+    return kept == [d for d in loop_shape[:-1] if d != 1] and len(operand) <= len(loop_shape)
+
+
+def _is_row_broadcast(inst: Instruction, loop_shape: tuple) -> bool:
+    if inst.opcode != "broadcast" or inst.type.shape != loop_shape:
+        return False
+    operand = inst.operands[0].type.shape
+    dims = tuple(inst.attrs["dimensions"])
+    minor = len(loop_shape) - 1
+    return (dims == tuple(range(len(operand)))
+            and all(size == (1 if d == minor else loop_shape[d]) for d, size in zip(dims, operand)))
+
+
+def _reduces_minor(inst: Instruction, loop_shape: tuple) -> bool:
+    """A reduction of exactly the minor dimension of a loop-shaped operand."""
+    return (inst.opcode == "reduce" and len(inst.operands) == 2
+            and inst.operands[0].type.shape == loop_shape
+            and tuple(inst.attrs["dimensions"]) == (len(loop_shape) - 1,))
+
+
+@register_pass("fuse")
+@dataclass(frozen=True)
+class Fuse(Pass):
+    """Fuse producers into consumers and siblings into fusion instructions (one loop nest each)."""
+
+    max_ops: int = option(128, "most instructions one fusion may hold (copied constants, "
+                                "broadcasts and iotas not counted)")
+    multi_output: bool = option(True, "merge sibling fusions that read a common input")
+    min_ops: int = option(2, "fewest instructions worth a fusion (1: every fusible op, "
+                             "for testing fused code generation)")
+
+    def check_options(self) -> None:
+        if self.max_ops < 2:
+            raise self.option_error("max_ops", "must be at least 2")
+        if not 1 <= self.min_ops <= self.max_ops:
+            raise self.option_error("min_ops", "must be between 1 and max-ops")
+
+    def run(self, module: Module) -> bool:
+        changed = False
+        for computation in sequential_computations(module):
+            planner = _Planner(computation, self.max_ops, self.min_ops)
+            planner.group_producers()
+            if self.multi_output:
+                planner.merge_siblings()
+            changed = planner.outline() or changed
+        return changed
+
+
+def sequential_computations(module: Module) -> list[Computation]:
+    """The entry and what it runs as code (loop bodies, branches, calls), not reducers or fusions."""
+    found = [module.entry]
+    seen = {module.entry.name}
+    for computation in found:
+        for inst in computation.instructions:
+            if inst.opcode in SEQUENTIAL_CALLERS:
+                for callee in inst.called:
+                    if callee.name not in seen:
+                        seen.add(callee.name)
+                        found.append(callee)
+    return found
+
+
+def _fusible(inst: Instruction) -> bool:
+    """Whether ``inst`` may be computed inside a fused loop body at all."""
+    if not isinstance(inst.type, TensorType) or has_side_effects(inst):
+        return False
+    if inst.opcode == "constant":
+        return inst.type.size <= 1
+    if inst.opcode == "reduce":
+        return len(inst.operands) == 2  # variadic reductions produce tuples
+    return inst.opdef.has(Trait.ELEMENTWISE) or inst.opcode in INDEXING
+
+
+def _rereads(inst: Instruction) -> bool:
+    if inst.opcode == "broadcast":
+        return inst.type.size > inst.operands[0].type.size
+    return inst.opcode in REREADING and len(inst.operands) > 1
+
+
+def _reduces(node: object) -> bool:
+    members = node.members if isinstance(node, _Group) else {node}
+    return any(m.opcode == "reduce" for m in members)
+
+
+def _loop_shape(node: object) -> tuple:
+    return node.type.shape if isinstance(node, Instruction) else node.loop_shape
+
+
+def _size(node: object) -> int:
+    """Instructions that count against ``max-ops``: not the freely copied ones."""
+    if isinstance(node, Instruction):
+        return 1
+    return sum(1 for m in node.members if m.opcode not in ALWAYS_DUPLICATE)
+
+
+@dataclass(eq=False)
+class _Group:
+    """Instructions to be fused together: owned ones move in, copies are recomputed inside."""
+
+    loop_shape: tuple
+    roots: list[Instruction]
+    members: set[Instruction] = field(default_factory=set)
+    owned: set[Instruction] = field(default_factory=set)
+    absorbed: bool = False  # merged into another group, or dissolved into one
+
+
+class _Planner:
+    """Groups one computation's instructions, then outlines each group as a fusion."""
+
+    def __init__(self, computation: Computation, max_ops: int, min_ops: int) -> None:
+        self.computation = computation
+        self.max_ops = max_ops
+        # One op with its copied constants and broadcasts is one kernel as it is: by default
+        # a fusion needs two real ops (or two outputs).
+        self.min_ops = min_ops
+        self.position = {inst: k for k, inst in enumerate(computation.instructions)}
+        self.home: dict[Instruction, _Group] = {}          # owning group
+        self.copies: dict[Instruction, list[_Group]] = {}  # groups holding a copy
+        self.groups: list[_Group] = []
+        # The dataflow graph between nodes, for sibling merges (see _dataflow).
+        self._order: list | None = None
+        self._rank: dict = {}
+        self._succ: dict = {}
+        self._pred: dict = {}
+        self._dissolved: list[_Group] = []
+
+    # -- producer-consumer grouping -------------------------------------------------------
+
+    def group_producers(self) -> None:
+        for inst in reversed(self.computation.instructions):
+            if inst in self.home or inst in self.copies or not _fusible(inst):
+                continue
+            if inst.opcode in ALWAYS_DUPLICATE:
+                continue  # alone they are nothing to fuse; consumers copy them
+            group = _Group(inst.type.shape, [inst], {inst}, {inst})
+            self.home[inst] = group
+            self._grow(group)
+            self.groups.append(group)
+
+    def _candidates(self, group: _Group) -> list[Instruction]:
+        found = {o for m in group.members for o in m.operands if o not in group.members}
+        return sorted(found, key=self.position.__getitem__, reverse=True)
+
+    def _grow(self, group: _Group) -> None:
+        while True:
+            if self._promote_copies(group):
+                continue
+            if any(self._try_move(group, p) for p in self._candidates(group)):
+                continue
+            if any(self._try_copy(group, p) for p in self._candidates(group)):
+                continue
+            return
+
+    def _room(self, group: _Group, producer: Instruction) -> bool:
+        return producer.opcode in ALWAYS_DUPLICATE or _size(group) < self.max_ops
+
+    def _try_move(self, group: _Group, producer: Instruction) -> bool:
+        alone = self.home.get(producer)
+        if alone is not None and alone.members != {producer}:
+            return False  # already fused with others
+        if (producer in self.copies or not _fusible(producer)
+                or producer is self.computation.root or not self._room(group, producer)):
+            return False
+        if not producer.users or any(self.home.get(u) is not group for u in producer.users):
+            return False
+        if producer.opcode in EXPENSIVE and not self._read_once_per_element(group, producer):
+            return False
+        if alone is not None:  # its own group had nothing else: it joins this one instead
+            alone.absorbed = True
+            self.groups.remove(alone)
+            self._dissolved.append(alone)
+        group.members.add(producer)
+        group.owned.add(producer)
+        self.home[producer] = group
+        return True
+
+    def _try_copy(self, group: _Group, producer: Instruction) -> bool:
+        if producer in self.home or not _fusible(producer) or not self._room(group, producer):
+            return False
+        if producer.opcode not in ALWAYS_DUPLICATE:
+            if (producer.opcode not in DUPLICATE_IF_FEW_USERS
+                    or len(producer.users) > MAX_DUPLICATED_USERS):
+                return False
+            # Recomputing from more than one array reads more memory than reading the result.
+            if sum(1 for o in producer.operands if o.type.size > 1) > 1:
+                return False
+        group.members.add(producer)
+        self.copies.setdefault(producer, []).append(group)
+        return True
+
+    def _promote_copies(self, group: _Group) -> bool:
+        """A copy whose every user turned out to be in the group moves in instead."""
+        for inst in sorted(group.members - group.owned, key=self.position.__getitem__, reverse=True):
+            if (self.copies.get(inst) == [group] and inst is not self.computation.root
+                    and all(self.home.get(u) is group for u in inst.users)):
+                del self.copies[inst]
+                group.owned.add(inst)
+                self.home[inst] = group
+                return True
+        return False
+
+    def _read_once_per_element(self, group: _Group, producer: Instruction) -> bool:
+        """Whether every path from ``producer`` to the group's roots evaluates it once per
+        element: no re-reading op on the way, unless a row broadcast (hoisted per row) first."""
+        verdicts: dict[Instruction, bool] = {}
+        per_row = set(row_broadcasts(group.members, group.loop_shape))
+
+        def ok(inst: Instruction) -> bool:
+            if inst in verdicts:
+                return verdicts[inst]
+            verdicts[inst] = True  # a DAG: only reached again through another path
+            result = True
+            for user in inst.users:
+                if user not in group.members:
+                    continue  # a copy's original outside: not this group's evaluation
+                if user in per_row:
+                    continue
+                if _rereads(user) or not ok(user):
+                    result = False
+                    break
+            verdicts[inst] = result
+            return result
+
+        return ok(producer)
+
+    # -- sibling (multi-output) fusion ----------------------------------------------------
+
+    def merge_siblings(self) -> None:
+        """Merge groups of one loop shape that read a common array input, cycle-free, until
+        no more merge: a merged group may take in a shared producer and then share its input."""
+        merged = True
+        while merged:
+            merged = False
+            for shared in list(self.computation.instructions):
+                if (shared.parent is None or not isinstance(shared.type, TensorType)
+                        or not shared.type.shape):
+                    continue  # a scalar shared is no traffic worth saving
+                readers: list = []
+                for user in shared.users:
+                    for node in self._sibling_nodes(user, shared):
+                        if node not in readers:
+                            readers.append(node)
+                while len(readers) > 1:
+                    first = readers.pop(0)
+                    for other in list(readers):
+                        if self._absorbed(other):
+                            readers.remove(other)  # an earlier merge took it in already
+                            continue
+                        if _loop_shape(other) != _loop_shape(first):
+                            continue
+                        if not (_reduces(first) or _reduces(other)):
+                            continue  # elementwise siblings: each is one pass over the input anyway
+                        if _size(first) + _size(other) > self.max_ops:
+                            continue
+                        if self._connected(first, other):
+                            continue
+                        first = self._merge_pair(first, other)
+                        readers.remove(other)
+                        merged = True
+
+    def _sibling_nodes(self, user: Instruction, shared: Instruction) -> list:
+        """The groups that read ``shared`` through ``user`` (its owner, or the groups holding
+        copies of it), or ``user`` itself where it is a lone fusible instruction."""
+        if user in self.copies:
+            return [g for g in self.copies[user] if shared not in g.members]
+        if user in self.home:
+            group = self.home[user]
+            return [group] if shared not in group.members else []
+        if _fusible(user) and user.opcode not in ALWAYS_DUPLICATE:
+            return [user]
+        return []
+
+
+    def _absorbed(self, node: object) -> bool:
+        """Whether ``node`` stopped being a node of its own since it was listed (a merged
+        group that grew took it in)."""
+        if isinstance(node, _Group):
+            return node.absorbed
+        return self.home.get(node, node) is not node
+
+    def _as_group(self, node: object) -> _Group:
+        if isinstance(node, _Group):
+            return node
+        group = _Group(node.type.shape, [node], {node}, {node})
+        self.home[node] = group
+        self.groups.append(group)
+        return group
+
+    def _merge(self, into: _Group, other: _Group) -> _Group:
+        into.roots.extend(other.roots)
+        into.members |= other.members
+        into.owned |= other.owned
+        for inst in other.owned:
+            self.home[inst] = into
+        for inst in other.members - other.owned:
+            holders = self.copies[inst]
+            holders.remove(other)
+            if into not in holders:
+                holders.append(into)
+        other.absorbed = True
+        self.groups.remove(other)
+        return into
+
+    def _node(self, inst: Instruction) -> object:
+        return self.home.get(inst, inst)
+
+    def _successors(self, node: object) -> set:
+        sources = node.owned if isinstance(node, _Group) else {node}
+        found = set()
+        for inst in sources:
+            for user in inst.users:
+                found.add(self._node(user))
+                for holder in self.copies.get(user, ()):
+                    if inst not in holder.members:
+                        found.add(holder)
+        found.discard(node)
+        return found
+
+    def _connected(self, a: object, b: object) -> bool:
+        """Whether a path leads from one node (group or lone instruction) to the other:
+        merging them would make a cycle, or is producer-consumer fusion that grouping
+        declined.  Only the node earlier in the topological order can reach the later one,
+        and only through nodes in between, which keeps the search short."""
+        self._dataflow()
+        rank = self._rank
+        if rank[a] > rank[b]:
+            a, b = b, a
+        limit = rank[b]
+        seen = {a}
+        pending = [a]
+        while pending:
+            for successor in self._succ[pending.pop()]:
+                if successor is b:
+                    return True
+                if successor not in seen and rank[successor] < limit:
+                    seen.add(successor)
+                    pending.append(successor)
+        return False
+
+    def _dataflow(self) -> None:
+        """Build, once, the dataflow graph between nodes (successors and predecessors) and a
+        topological order of it; merges then update both locally."""
+        if self._order is not None:
+            return
+        nodes = list(self.groups) + [i for i in self.computation.instructions if i not in self.home]
+        self._succ = {node: self._successors(node) for node in nodes}
+        self._pred = {node: set() for node in nodes}
+        for node, targets in self._succ.items():
+            for target in targets:
+                self._pred[target].add(node)
+        waiting = {node: len(self._pred[node]) for node in nodes}
+        ready = [node for node in nodes if not waiting[node]]
+        order: list = []
+        while ready:
+            node = ready.pop()
+            order.append(node)
+            for target in self._succ[node]:
+                waiting[target] -= 1
+                if not waiting[target]:
+                    ready.append(target)
+        if len(order) != len(nodes):
+            raise AssertionError("fusion grouping made a cycle")
+        self._order = order
+        self._rank = {node: k for k, node in enumerate(order)}
+
+    def _merge_pair(self, a: object, b: object) -> _Group:
+        """Merge two unconnected siblings, let the result take in producers, and keep the
+        graph and its order valid: the merged node goes after everything between the two
+        that does not descend from the earlier one (which cannot lead to the later one)."""
+        self._dataflow()
+        low, high = sorted((a, b), key=self._rank.__getitem__)
+        start, stop = self._rank[low], self._rank[high]
+        window = self._order[start:stop + 1]
+        below = self._descendants(low, stop)
+        self._dissolved = []
+        group = self._merge(self._as_group(a), self._as_group(b))
+        self._grow(group)  # producers the siblings shared may have all their users inside now
+        removed = ({node for node in (a, b) if node is not group} | set(self._dissolved)
+                   | {m for m in group.members if m in self._succ and m in self.home})
+        touched = {self._node(o) for m in group.members for o in m.operands}
+        for node in removed | {group}:
+            touched |= self._pred.get(node, set())
+        touched -= removed
+        for node in removed:
+            for target in self._succ.pop(node, ()):
+                if target in self._pred:
+                    self._pred[target].discard(node)
+            self._pred.pop(node, None)
+            self._rank.pop(node, None)
+        self._pred.setdefault(group, set()).difference_update(removed)
+        for node in touched | {group}:
+            old, new = self._succ.get(node, set()), self._successors(node)
+            for target in old - new:
+                if target in self._pred:  # else removed above
+                    self._pred[target].discard(node)
+            for target in new - old:
+                self._pred.setdefault(target, set()).add(node)
+            self._succ[node] = new
+        kept = [n for n in window if n in self._succ and n is not group]
+        arranged = [n for n in kept if n not in below] + [group] + [n for n in kept if n in below]
+        arranged += [None] * (len(window) - len(arranged))  # removed nodes leave gaps
+        self._order[start:stop + 1] = arranged
+        for k, node in enumerate(arranged, start):
+            if node is not None:
+                self._rank[node] = k
+        return group
+
+    def _descendants(self, node: object, last_rank: int) -> set:
+        found: set = set()
+        pending = [node]
+        while pending:
+            for successor in self._succ[pending.pop()]:
+                if successor not in found and self._rank[successor] <= last_rank:
+                    found.add(successor)
+                    pending.append(successor)
+        return found
+
+    # -- outlining ------------------------------------------------------------------------
+
+    def outline(self) -> bool:
+        outlined = [g for g in self.groups if len(g.roots) > 1 or _size(g) >= self.min_ops]
+        for group in outlined:
+            self._outline(group)
+        if not outlined:
+            return False
+        self._erase_dead_copies()
+        self._sort_topologically()
+        return True
+
+    def _outline(self, group: _Group) -> None:
+        computation = self.computation
+        module = computation.module
+        members = sorted(group.members, key=self.position.__getitem__)
+        inputs: list[Instruction] = []
+        for inst in members:
+            for operand in inst.operands:
+                if operand not in group.members and operand not in inputs:
+                    inputs.append(operand)
+        outputs = [inst for inst in members if inst in group.owned and (
+            inst is computation.root or any(self.home.get(u) is not group for u in inst.users))]
+        # The group's own roots first, in the order they joined, then anything else read outside.
+        outputs.sort(key=lambda inst: (group.roots.index(inst) if inst in group.roots
+                                       else len(group.roots), self.position[inst]))
+
+        fused = module.builder("fused_computation")
+        clones: dict[Instruction, Instruction] = {}
+        for number, inst in enumerate(inputs):
+            clones[inst] = fused.parameter(inst.type, name=f"param_{number}")
+        for inst in members:
+            with fused.at(inst.source):
+                clones[inst] = fused.emit(inst.opcode, *(clones[o] for o in inst.operands),
+                                          type=inst.type, called=inst.called, name=inst.name,
+                                          **dict(inst.attrs))
+        if len(outputs) == 1:
+            fused.set_root(clones[outputs[0]])
+        else:
+            fused.set_root(fused.tuple(*(clones[o] for o in outputs), name="tuple"))
+
+        kind = "kInput" if any(m.opcode == "reduce" for m in members) else "kLoop"
+        builder = Builder(computation, source=group.roots[0].source)
+        last = max(members, key=self.position.__getitem__)
+        builder.set_insertion_point(after=last)
+        fusion = builder.emit("fusion", *inputs, type=fused.computation.result_type,
+                              called=[fused.computation], name="fusion", kind=kind)
+        self.position[fusion] = self.position[last]
+        if len(outputs) == 1:
+            computation.replace_all_uses_with(outputs[0], fusion)
+        else:
+            anchor = fusion
+            for number, inst in enumerate(outputs):
+                builder.set_insertion_point(after=anchor)
+                element = anchor = builder.emit("get-tuple-element", fusion, index=number,
+                                                name=f"{inst.name}.out")
+                self.position[element] = self.position[last]
+                computation.replace_all_uses_with(inst, element)
+        for inst in reversed(members):
+            if inst in group.owned:
+                computation.erase(inst)
+
+    def _erase_dead_copies(self) -> None:
+        for inst in sorted(self.copies, key=self.position.__getitem__, reverse=True):
+            if not inst.users and inst is not self.computation.root and inst.parent is not None:
+                self.computation.erase(inst)
+
+    def _sort_topologically(self) -> None:
+        """Restore define-before-use (a fusion sits where its last member was; an outside
+        user of an earlier member may have come before it), keeping the order otherwise."""
+        instructions = self.computation.instructions
+        order = {inst: k for k, inst in enumerate(instructions)}
+        waiting = {inst: len(set(inst.operands)) for inst in instructions}
+        ready = [(order[i], i.name, i) for i in instructions if waiting[i] == 0]
+        heapq.heapify(ready)
+        result = []
+        while ready:
+            _, _, inst = heapq.heappop(ready)
+            result.append(inst)
+            for user in inst.users:
+                waiting[user] -= 1
+                if waiting[user] == 0:
+                    heapq.heappush(ready, (order[user], user.name, user))
+        assert len(result) == len(instructions), "fusion left a cycle"
+        instructions[:] = result
+
+
+def fusion_count(module: Module) -> int:
+    """How many fusion instructions ``module`` holds (for statistics and tests)."""
+    return sum(1 for inst in module.instructions() if inst.opcode == "fusion")
