@@ -2,6 +2,7 @@
 
 from . import op_table as _op_table  # noqa: F401  (declares every opcode)
 from .builder import Builder, build_scalar_computation
+from .autodiff import emit_vjp, zeros_like
 from .core import Computation, Instruction, Module
 from .interpreter import Interpreter, evaluate
 from .op_table import register_custom_call
@@ -12,6 +13,7 @@ from .verifier import verify
 
 __all__ = [
     "AttrKind", "AttrSpec", "Builder", "Computation", "DType", "Instruction", "Interpreter",
+    "emit_vjp", "zeros_like",
     "Module", "OPS", "OpDef", "TensorType", "Trait", "TupleType", "Type", "build_scalar_computation",
     "evaluate", "is_side_effecting", "lookup", "parse_module", "print_computation",
     "print_instruction", "print_module", "register_custom_call", "scalar", "verify",
