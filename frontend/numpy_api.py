@@ -280,8 +280,18 @@ def _call_ufunc(ufunc: np.ufunc, operands: tuple, *, keep_weak: bool = False,
 _UFUNC_KEYWORDS = frozenset({"dtype"})
 
 
+def defers(values: Any) -> bool:
+    """Whether an operand (or an element of a list/tuple operand) is of a type that reads
+    itself first, as ``jitflow.Variable`` does: the tracer then returns NotImplemented, so
+    that Python and NumPy call that type's override, which traces its current value."""
+    return any(getattr(type(v), "__jitflow_defers__", False)
+               or (type(v) in (list, tuple) and defers(v)) for v in values)
+
+
 def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     """``Tracer.__array_ufunc__``: ``np.exp(x)``, ``np.add.reduce(x)``, ``np.multiply.outer``."""
+    if defers(inputs):
+        return NotImplemented
     entry = NUMPY_API.get(ufunc)
     if entry is None:
         raise _unsupported(numpy_name(ufunc))
@@ -302,6 +312,8 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
 
 def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:
     """``Tracer.__array_function__``: every other NumPy function."""
+    if defers(args) or defers(kwargs.values()):
+        return NotImplemented
     implementation = NUMPY_API.get(func)
     if implementation is None or isinstance(implementation, Ufunc):
         raise _unsupported(numpy_name(func))
@@ -311,6 +323,8 @@ def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:
 def operator(ufunc: np.ufunc, reflected: bool = False) -> Callable[[Tracer, Any], Tracer]:
     """``x + y`` (or ``y + x`` when reflected): the ufunc with weak scalars kept weak."""
     def method(self: Tracer, other: Any) -> Tracer:
+        if getattr(type(other), "__jitflow_defers__", False):
+            return NotImplemented
         operands = (other, self) if reflected else (self, other)
         return _call_ufunc(ufunc, operands, keep_weak=True)
     return method

@@ -83,6 +83,10 @@ def ufunc_loop(ufunc: np.ufunc, operands: Sequence[Any],
 def _resolve(ufunc: np.ufunc, specs: tuple, dtype: np.dtype | None):
     # dtype= fixes the output dtypes, as NumPy's ``ufunc(..., dtype=)`` does.
     signature = {} if dtype is None else {"signature": (None,) * ufunc.nin + (dtype,) * ufunc.nout}
+    if all(isinstance(s, type) for s in specs):
+        # Only Python scalars: NumPy resolves comparisons of two Python ints to object
+        # loops (for unbounded ints); a weak-typed pair computes in its default dtypes.
+        specs = tuple(weak_dtype(s(0)) for s in specs)
     try:
         dtypes = ufunc.resolve_dtypes(specs + (None,) * ufunc.nout, **signature)
     except TypeError as error:

@@ -74,6 +74,10 @@ def numpy_name(func: Any) -> str:
 class TraceContext:
     """Records the IR of one traced function into ``module``'s entry computation."""
 
+    # The class of this context's tracers: an eager GradientTape's context (frontend/tape.py)
+    # makes tracers that also have concrete values.
+    tracer_class: type[Tracer]
+
     def __init__(self, module: Module, builder: Builder) -> None:
         self.module = module
         self.builder = builder
@@ -107,6 +111,9 @@ class Tracer:
 
     __slots__ = ("ctx", "inst", "weak")
     __hash__ = None  # like ndarray: == is elementwise, so tracers are unhashable
+
+    def __new__(cls, ctx: TraceContext, inst: Instruction, weak: bool = False) -> Tracer:
+        return object.__new__(ctx.tracer_class)
 
     def __init__(self, ctx: TraceContext, inst: Instruction, weak: bool = False) -> None:
         self.ctx = ctx
@@ -157,7 +164,8 @@ class Tracer:
         self._concretize(
             "a Python bool (if/while/and/or/not on a traced value)",
             "use np.where(...) for elementwise choice, or mark the argument static with "
-            "jit(static_argnames=...); data-dependent Python control flow arrives with AutoGraph")
+            "jit(static_argnames=...); AutoGraph converts if/while/and/or/not on traced scalars, "
+            "but not in this code (jit(autograph=False), or a function without source)")
 
     def __float__(self) -> float:
         self._concretize("a Python float (float())",
@@ -207,3 +215,5 @@ def mixed_traces_error() -> TracingError:
     return tracing_error(TracingError, "values from two different jit traces were combined",
                          "pass the outer value into the inner function as an argument")
 
+
+TraceContext.tracer_class = Tracer

@@ -1,0 +1,153 @@
+"""Name analyses on Python ASTs for AutoGraph: reads, writes and liveness.
+
+They work on one function body at a time and stop at nested function, lambda,
+class and comprehension scopes for writes (those bind their own names), while
+reads inside them count as reads of the enclosing scope (a nested function may
+read any variable it closes over).  Results are conservative where Python's
+dynamic features leave doubt: a variable is live rather than dead, and
+``try``/``with`` blocks kill nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp,
+           ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def reads(node: ast.AST | None) -> frozenset[str]:
+    """Every name loaded anywhere under ``node`` (nested scopes included)."""
+    if node is None:
+        return frozenset()
+    # Memoized on the node: liveness asks again for every enclosing loop's fixpoint.
+    cached = getattr(node, "_ag_reads", None)
+    if cached is None:
+        cached = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and
+                           isinstance(n.ctx, (ast.Load, ast.Del)))
+        node._ag_reads = cached
+    return cached
+
+
+def reads_all(nodes: Iterable[ast.AST]) -> set[str]:
+    names: set[str] = set()
+    for node in nodes:
+        names |= reads(node)
+    return names
+
+
+def _walk_scope(node: ast.AST):
+    """``ast.walk`` that does not enter nested scopes (it yields their nodes themselves)."""
+    todo = [node]
+    while todo:
+        current = todo.pop()
+        yield current
+        if current is not node and isinstance(current, _SCOPES):
+            continue
+        todo.extend(ast.iter_child_nodes(current))
+
+
+def subscript_root(target: ast.AST) -> str | None:
+    """``x`` for ``x[i]`` (AutoGraph rebinds ``x``: ``x = set_item(x, i, v)``)."""
+    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+        return target.value.id
+    return None
+
+
+def writes(node: ast.AST) -> set[str]:
+    """Names a statement (or block member) binds in the current scope, at any nesting."""
+    cached = getattr(node, "_ag_writes", None)
+    if cached is not None:
+        return set(cached)
+    names: set[str] = set()
+    for n in _walk_scope(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            names.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in n.names)
+        elif isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            for target in targets:
+                root = subscript_root(target)
+                if root is not None:
+                    names.add(root)
+        if isinstance(n, ast.NamedExpr):
+            names.add(n.target.id)
+    node._ag_writes = frozenset(names)
+    return names
+
+
+def writes_all(nodes: Iterable[ast.AST]) -> set[str]:
+    names: set[str] = set()
+    for node in nodes:
+        names |= writes(node)
+    return names
+
+
+def block_live_in(stmts: list[ast.stmt], live_out: set[str]) -> set[str]:
+    live = set(live_out)
+    for stmt in reversed(stmts):
+        live = live_in(stmt, live)
+    return live
+
+
+def live_in(stmt: ast.stmt, live_out: set[str]) -> set[str]:
+    """Variables whose value before ``stmt`` may be read (by it or after it)."""
+    key = frozenset(live_out)
+    memo = stmt.__dict__.setdefault("_ag_live", {})
+    if key not in memo:
+        memo[key] = frozenset(_live_in(stmt, live_out))
+    return set(memo[key])
+
+
+def _live_in(stmt: ast.stmt, live_out: set[str]) -> set[str]:
+    if isinstance(stmt, ast.If):
+        return (reads(stmt.test) | block_live_in(stmt.body, live_out)
+                | block_live_in(stmt.orelse, live_out))
+    if isinstance(stmt, ast.While):
+        after = live_out | block_live_in(stmt.orelse, live_out)
+        head = after | reads(stmt.test)
+        while True:
+            new = after | reads(stmt.test) | block_live_in(stmt.body, head)
+            if new == head:
+                return head
+            head = new
+    if isinstance(stmt, ast.For):
+        after = live_out | block_live_in(stmt.orelse, live_out)
+        extra = reads(getattr(stmt, "ag_extra_test", None))
+        targets = writes(ast.Assign(targets=[stmt.target], value=ast.Constant(0)))
+        head = after | extra
+        while True:
+            new = after | extra | (block_live_in(stmt.body, head) - targets)
+            if new == head:
+                return reads(stmt.iter) | head
+            head = new
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return (live_out - {stmt.name}) | reads(stmt)
+    if isinstance(stmt, (ast.Try, ast.With, ast.AsyncWith, ast.AsyncFor, ast.Match)):
+        return live_out | reads(stmt)
+    killed = writes(stmt)
+    if isinstance(stmt, ast.AugAssign) or any(
+            subscript_root(t) for t in getattr(stmt, "targets", [getattr(stmt, "target", None)])):
+        killed = set()  # x += 1 and x[i] = v read x as well
+    return (live_out - killed) | reads(stmt)
+
+
+def contains(nodes: Iterable[ast.AST], kinds: tuple[type, ...], through_loops: bool) -> bool:
+    """Whether any of ``kinds`` occurs in ``nodes`` outside nested scopes (and, unless
+    ``through_loops``, outside nested loops: ``break`` belongs to its innermost loop)."""
+    todo = list(nodes)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, kinds):
+            return True
+        if isinstance(node, _SCOPES):
+            continue
+        if not through_loops and isinstance(node, (ast.While, ast.For)):
+            todo.extend(node.orelse)  # a loop's else belongs to the enclosing loop
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return False
