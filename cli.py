@@ -117,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--arg", action="append", default=[], metavar="TYPE",
                       help="type of the next positional argument, e.g. f32[1024,256] or s32[]")
     dump.add_argument("--stage", choices=DUMP_STAGES, default="traced",
-                      help="traced or optimized IR, LLVM IR before (llvm) or after (llvm-opt) "
-                           "optimization, or assembly")
+                      help="the AutoGraph-converted source (autograph), "
+                           "traced or optimized IR, LLVM IR before (llvm) or after (llvm-opt) "
+                           "optimization, assembly, or the CUDA translation unit (cuda)")
     dump.add_argument("--backend", default="cpu", help="backend whose code llvm/asm show")
     dump.set_defaults(command="dump", handler=run_dump)
 
@@ -293,7 +294,7 @@ def save_results(leaves: Sequence[tuple[str, Any, Type]], directory: Path) -> li
 
 # -- dump --------------------------------------------------------------------
 
-DUMP_STAGES = ("traced", "optimized", "llvm", "llvm-opt", "asm")
+DUMP_STAGES = ("autograph", "traced", "optimized", "llvm", "llvm-opt", "asm", "cuda")
 # Executable attribute holding each code stage's text.
 CODE_STAGES = {"llvm": "llvm_ir", "llvm-opt": "llvm_ir_optimized", "asm": "asm"}
 
@@ -305,10 +306,18 @@ def run_dump(args: argparse.Namespace) -> int:
     function = load_function(args.target)
     jitted = function if isinstance(function, Jitted) else jit(function, backend=args.backend)
     arrays = [example_array(text) for text in args.arg]
-    if args.stage == "traced":
+    if args.stage == "autograph":  # the converted source: needs no arguments
+        from .frontend.autograph import to_code
+
+        text = to_code(jitted.fn)
+    elif args.stage == "traced":
         text = print_module(jitted.trace(*arrays))
     elif args.stage == "optimized":
         text = print_module(jitted.lower(*arrays))
+    elif args.stage == "cuda":  # generated without a GPU: one self-contained translation unit
+        from .codegen.cuda import lower_module
+
+        text = lower_module(jitted.lower(*arrays)).source
     else:
         executable = jitted.compile(*arrays)
         text = getattr(executable, CODE_STAGES[args.stage], None)
@@ -429,6 +438,8 @@ def run_demo(args: argparse.Namespace) -> int:
             for inputs in example.runs(np.random.default_rng(DEMO_SEED)):
                 outcomes.append(run_demo_case(module, example.reference, inputs))
             print()
+        for train in demo.TRAINING:
+            outcomes.append(train())
     if not all(outcomes):
         print(f"error: {outcomes.count(False)} of {len(outcomes)} demo checks do not match NumPy",
               file=sys.stderr)

@@ -96,3 +96,40 @@ class BackendError(JitflowError):
 
 class JitflowRetraceWarning(UserWarning):
     """A jitted function keeps being traced again because an argument keeps changing."""
+
+
+class AutodiffError(JitflowError):
+    """A program or argument that reverse-mode autodiff cannot differentiate (integer inputs,
+    non-scalar grad outputs, loops without a trip count known at trace time)."""
+
+
+class VariableError(JitflowError, ValueError):
+    """A ``Variable`` misused: created inside a trace, or assigned a value of another shape."""
+
+
+class GradientTapeError(JitflowError, RuntimeError):
+    """A ``GradientTape`` used out of order (a non-persistent tape asked twice, ...)."""
+
+
+class AutoGraphError(TracingError):
+    """Python control flow that AutoGraph cannot turn into IR as written (names the user's line)."""
+
+
+class LoopVariableError(AutoGraphError):
+    """A variable carried by a traced loop changes dtype or shape, or has no value before it."""
+
+
+class BranchVariableError(AutoGraphError):
+    """A variable after a traced ``if`` differs between its branches or is set in only one."""
+
+
+class TracedListAppendError(AutoGraphError):
+    """A Python list grown inside a traced loop (its length would depend on traced data)."""
+
+
+class DeviceError(BackendError):
+    """A device was asked for that is not there (no cupy, no GPU), or one call mixed devices."""
+
+
+class CudaCompileError(BackendError):
+    """Generated CUDA source that the CUDA compiler rejected; shows the compiler's message and line."""

@@ -28,17 +28,22 @@ from typing import Any, Callable, Hashable, Iterator
 
 import numpy as np
 
-from ..errors import (ArgumentError, BackendError, JitflowRetraceWarning, SourceLocation,
-                      TracingError)
+from ..errors import (ArgumentError, BackendError, DeviceError, JitflowRetraceWarning,
+                      SourceLocation, TracingError)
 from ..ir import DType, Interpreter, Module, TensorType, verify
 from ..passes import PassManager, resolve_pipeline
 from ..passes.pipeline import PipelineSpec
+from .autograph import convert as autograph_convert
 from .lowering import lift
+from ..runtime.cuda import is_device_array
 from .promotion import is_python_scalar, weak_dtype
 from .pytree import TreeDef, flatten, flatten_with_paths, path_name, path_text, unflatten
+from .state import (IdentityKey, Scope, StatefulExecutable, Variable, close_scope,
+                    is_implicitly_static, open_scope, scopes)
 from .tracing import TraceContext, Tracer, tracing_error
 
 BACKENDS = ("cpu", "interpreter")
+DEVICES = (None, "cpu", "cuda")
 # Traces of one function beyond which it gets its (single) retrace warning.
 RETRACE_WARNING_THRESHOLD = 5
 
@@ -71,19 +76,25 @@ def interpreter_mode() -> Iterator[None]:
 
 def jit(fn: Callable | None = None, *, static_argnames: str | tuple[str, ...] = (),
         static_argnums: int | tuple[int, ...] = (), backend: str = "cpu",
-        passes: PipelineSpec = None, verify: bool | None = None) -> Any:
+        passes: PipelineSpec = None, verify: bool | None = None, autograph: bool = True,
+        device: str | None = None) -> Any:
     """Compile ``fn`` on first call per signature; usable as ``@jit`` and ``@jit(...)``.
 
     ``passes``: the pipeline (text such as ``"simplify,cse"``, or a list of pass names
     and ``Pass`` objects), or edits of the default one; None runs the default.
     ``verify``: verify the IR after every pass (None: ``config.verify_passes``).
+    ``autograph``: convert Python control flow on traced values to IR (``autograph.py``).
+    ``device``: ``"cpu"`` or ``"cuda"``; None infers it per call (cupy array arguments run
+    on the GPU).  A CUDA function copies NumPy inputs to the device and returns cupy
+    arrays (``.get()`` copies one back); mixing cupy and NumPy arrays is an error.
     """
     if fn is None:
         return functools.partial(jit, static_argnames=static_argnames,
                                  static_argnums=static_argnums, backend=backend, passes=passes,
-                                 verify=verify)
+                                 verify=verify, autograph=autograph, device=device)
     return Jitted(fn, static_argnames=static_argnames, static_argnums=static_argnums,
-                  backend=backend, passes=passes, verify=verify)
+                  backend=backend, passes=passes, verify=verify, autograph=autograph,
+                  device=device)
 
 
 class InterpreterExecutable:
@@ -120,6 +131,7 @@ class _Call:
     treedef: TreeDef
     specs: tuple[tuple[tuple[int, ...], np.dtype, bool], ...]  # (shape, dtype, weak) per leaf
     arrays: list[np.ndarray]
+    device: str = "cpu"  # where this call runs: "cpu" or "cuda"
 
 
 @dataclass
@@ -129,6 +141,8 @@ class _Entry:
     module: Module
     out_tree: TreeDef
     executables: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    # Variables the trace read (implicit inputs) and assigned (implicit outputs).
+    state: Scope | None = None
 
 
 class Jitted:
@@ -136,15 +150,20 @@ class Jitted:
 
     def __init__(self, fn: Callable, *, static_argnames: str | tuple[str, ...] = (),
                  static_argnums: int | tuple[int, ...] = (), backend: str = "cpu",
-                 passes: PipelineSpec = None, verify: bool | None = None) -> None:
+                 passes: PipelineSpec = None, verify: bool | None = None,
+                 autograph: bool = True, device: str | None = None) -> None:
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        if device not in DEVICES:
+            raise BackendError(f"unknown device {device!r} (choose from cpu, cuda or None)")
+        self.device = device
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.backend = backend
         # Resolved now, so that a misspelled pass fails where jit is applied.
         self.passes = resolve_pipeline(passes)
         self.verify = verify
+        self.autograph = autograph
         self._signature = inspect.signature(fn)
         self._static_names = _static_names(self._signature, fn, static_argnames, static_argnums)
         self._cache: dict[Hashable, _Entry] = {}
@@ -164,6 +183,10 @@ class Jitted:
     # -- calling ----------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if scopes.stack and scopes.stack[-1].eager:
+            # Under an eager GradientTape the call is recorded op by op, so that the tape
+            # can differentiate through it (as through a tf.function).
+            return self.fn(*args, **kwargs)
         probe = self._probe
         if probe is not None and not kwargs and probe[2] == config.backend:
             results = probe[0](*args)
@@ -181,7 +204,7 @@ class Jitted:
         if call is None:
             return self.fn(*args, **kwargs)  # inside another trace: inline
         entry = self._entry(call)
-        executable = self._executable(entry)
+        executable = self._executable(entry, call.device)
         if fast_key is not None:
             self._fast[fast_key] = (executable, entry.out_tree)
             self._arm_probe(executable, entry.out_tree)
@@ -197,11 +220,13 @@ class Jitted:
 
     @staticmethod
     def _fast_key(args: tuple) -> tuple | None:
-        """The fast-path cache key when every argument is a plain NumPy array, else None."""
+        """The fast-path cache key when every argument is a plain NumPy or cupy array, else None."""
         key = [config.backend]
         for arg in args:
-            if type(arg) is not np.ndarray:
+            kind = type(arg)
+            if kind is not np.ndarray and not is_device_array(arg):
                 return None
+            key.append(kind)  # NumPy and cupy arguments run different executables
             key.append(arg.dtype)
             key.append(arg.shape)
         return tuple(key)
@@ -216,7 +241,8 @@ class Jitted:
 
     def compile(self, *args: Any, **kwargs: Any) -> Callable[..., Any]:
         """The executable these arguments run (flat array inputs, flat outputs)."""
-        return self._executable(self._entry(self._concrete_call(args, kwargs)))
+        call = self._concrete_call(args, kwargs)
+        return self._executable(self._entry(call), call.device)
 
     def __repr__(self) -> str:
         return f"<jitted {self.__name__} ({self.trace_count} trace(s))>"
@@ -230,8 +256,9 @@ class Jitted:
     def _bind(self, args: tuple, kwargs: dict) -> _Call | None:
         """Split and check the arguments; None when they hold tracers (a call inside a trace)."""
         bound = self._signature.bind(*args, **kwargs)
-        static = {n: v for n, v in bound.arguments.items() if n in self._static_names}
-        dynamic = {n: v for n, v in bound.arguments.items() if n not in self._static_names}
+        static = {n: v for n, v in bound.arguments.items()
+                  if n in self._static_names or is_implicitly_static(v)}
+        dynamic = {n: v for n, v in bound.arguments.items() if n not in static}
         leaves, treedef = flatten(dynamic)
         arrays, specs = [], []
         for index, value in enumerate(leaves):
@@ -242,7 +269,9 @@ class Jitted:
             specs.append((array.shape, array.dtype, weak))
         specs = tuple(specs)
         static_key = tuple((name, _static_key(name, value)) for name, value in static.items())
-        return _Call((treedef, specs, static_key), static, dynamic, treedef, specs, arrays)
+        device = call_device(self.device, arrays, lambda i: _leaf_path(dynamic, i))
+        return _Call((treedef, specs, static_key, device), static, dynamic, treedef, specs, arrays,
+                     device)
 
     def _concrete_call(self, args: tuple, kwargs: dict) -> _Call:
         call = self._bind(args, kwargs)
@@ -264,13 +293,22 @@ class Jitted:
             self._maybe_warn_retrace()
         return entry
 
-    def _executable(self, entry: _Entry) -> Callable[..., Any]:
+    def _executable(self, entry: _Entry, device: str = "cpu") -> Callable[..., Any]:
         backend = config.backend or self.backend
         if backend not in BACKENDS:
             raise BackendError(f"jitflow.config.backend is {backend!r}; choose from "
                                f"{', '.join(BACKENDS)} or None")
+        if device == "cuda" and backend != "interpreter":
+            backend = "cuda"
         if backend not in entry.executables:
-            entry.executables[backend] = build_executable(entry.module, backend)
+            executable = build_executable(entry.module, backend)
+            state = entry.state
+            if state is not None and (state.inputs or state.assigned):
+                executable = StatefulExecutable(executable, state.inputs,
+                                                list(state.assigned.values()),
+                                                entry.out_tree.num_leaves,
+                                                entry.out_tree.kind == "leaf")
+            entry.executables[backend] = executable
         return entry.executables[backend]
 
     def _maybe_warn_retrace(self) -> None:
@@ -303,16 +341,21 @@ class Jitted:
         arguments = {**unflatten(call.treedef, parameters), **call.static}
         bound = inspect.BoundArguments(self._signature, {
             name: arguments[name] for name in self._signature.parameters if name in arguments})
+        state = open_scope(ctx)  # Variables read become inputs, assigned ones outputs
         try:
-            out = self.fn(*bound.args, **bound.kwargs)
+            traced_fn = autograph_convert(self.fn) if self.autograph else self.fn
+            out = traced_fn(*bound.args, **bound.kwargs)
             out_leaves, out_tree = flatten(out)
             results = [_output(ctx, i, leaf) for i, leaf in enumerate(out_leaves)]
+            results += state.output_instructions()
+            single = out_tree.kind == "leaf" and not state.assigned
             with builder.at(defined_at):
-                root = results[0] if out_tree.kind == "leaf" else builder.tuple(*results)
+                root = results[0] if single else builder.tuple(*results)
             builder.set_root(root)
         finally:
             ctx.active = False
-        return _Entry(module, out_tree)
+            close_scope(state)
+        return _Entry(module, out_tree, state=state)
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -336,6 +379,8 @@ def _static_names(signature: inspect.Signature, fn: Callable, names: str | tuple
 
 
 def _static_key(name: str, value: Any) -> Hashable:
+    if is_implicitly_static(value):
+        return IdentityKey(value)  # Variables and Modules: this very object
     try:
         hash(value)
     except TypeError:
@@ -356,6 +401,11 @@ def _argument_array(value: Any, dynamic: dict[str, Any], index: int) -> tuple[np
         except OverflowError:
             raise ArgumentError(f"argument {_leaf_path(dynamic, index)} = {value} does not fit "
                                 "in int64") from None
+    if is_device_array(value):  # a cupy array stays on its GPU
+        if np.dtype(value.dtype) not in _SUPPORTED_DTYPES:
+            raise ArgumentError(f"argument {_leaf_path(dynamic, index)} is a cupy array of "
+                                f"{value.dtype}, which jitflow cannot trace")
+        return value, False
     array = np.asarray(value, order="C")  # compiled code reads row-major buffers
     if array.dtype not in _SUPPORTED_DTYPES:
         raise ArgumentError(
@@ -364,6 +414,30 @@ def _argument_array(value: Any, dynamic: dict[str, Any], index: int) -> tuple[np
             "Python scalars, or nested tuples/lists/dicts of them; mark other values static "
             "with jit(static_argnames=...)")
     return array, False
+
+
+def call_device(requested: str | None, arrays: list, describe: Callable[[int], str]) -> str:
+    """Where a call runs: the jitted function's device, or the one its cupy arguments are on."""
+    on_gpu = [i for i, a in enumerate(arrays) if is_device_array(a)]
+    if requested == "cuda" or (requested is None and on_gpu):
+        from ..runtime.cuda import require_cupy
+
+        require_cupy()  # DeviceError without cupy or a GPU
+        if requested is None:  # inferred: NumPy arrays (not scalars) beside cupy ones are a mistake
+            host = [i for i, a in enumerate(arrays) if not is_device_array(a) and np.ndim(a) > 0]
+            if host:
+                raise DeviceError(
+                    f"arguments on different devices: {describe(on_gpu[0])} is a cupy array, "
+                    f"{describe(host[0])} a NumPy array; move both to one device, or pass "
+                    "jit(device='cuda') to copy NumPy inputs to the GPU")
+        devices = {arrays[i].device.id for i in on_gpu}
+        if len(devices) > 1:
+            raise DeviceError(f"cupy arguments on different GPUs ({sorted(devices)}) in one call")
+        return "cuda"
+    if on_gpu:
+        raise DeviceError(f"argument {describe(on_gpu[0])} is a cupy array but the function is "
+                          "jitted with device='cpu': copy it with .get(), or use device='cuda'")
+    return "cpu"
 
 
 def _leaf_path(dynamic: dict[str, Any], index: int) -> str:
@@ -385,6 +459,8 @@ def _describe_arguments(call: _Call) -> dict[str, str]:
 
 
 def _output(ctx: TraceContext, index: int, leaf: Any):
+    if isinstance(leaf, Variable):
+        leaf = leaf.value  # its value at the return, as tf.function returns a tensor
     if not isinstance(leaf, (Tracer, np.ndarray, np.generic)) and not is_python_scalar(leaf):
         raise tracing_error(TracingError, f"output {index} of the jitted function is a "
                                           f"{type(leaf).__name__}",

@@ -12,7 +12,7 @@ from ..errors import BackendError
 from ..ir import Module, print_module
 from .executable import ARRAY_LAYOUT, Executable, InputError
 
-TARGETS = ("cpu",)
+TARGETS = ("cpu", "cuda")
 _CACHE_SIZE = 256
 _cache: "collections.OrderedDict[tuple[str, str], Executable]" = collections.OrderedDict()
 _lock = threading.Lock()
@@ -32,8 +32,6 @@ def compile(module: Module, target: str = "cpu") -> Executable:
     """
     if target not in TARGETS:
         raise BackendError(f"unknown compilation target {target!r} (available: {', '.join(TARGETS)})")
-    from ..codegen.cpu import compile_module
-
     start = time.perf_counter()
     key = (target, hashlib.sha256(cache_text(module).encode()).hexdigest())
     with _lock:
@@ -41,6 +39,15 @@ def compile(module: Module, target: str = "cpu") -> Executable:
         if cached is not None:
             _cache.move_to_end(key)
             return cached
+    if target == "cuda":  # cupy arrays in and out; see runtime/cuda.py
+        from .cuda import compile_cuda
+
+        executable = compile_cuda(module)
+        with _lock:
+            _cache[key] = executable
+        return executable
+    from ..codegen.cpu import compile_module
+
     compiled, plan, stats = compile_module(module, ARRAY_LAYOUT)
     stats["compile_total_s"] = time.perf_counter() - start
     executable = Executable(compiled, plan, stats)

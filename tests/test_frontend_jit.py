@@ -167,6 +167,7 @@ def test_trace_lower_compile():
     verify(traced)
     assert "tanh" in print_module(traced) and "ROOT" in print_module(traced)
     lowered = f.lower(X, y)
+    jitflow.passes.PassManager(f.passes).run(traced)  # lowering is the trace through the pipeline
     assert f.trace_count == 1 and print_module(lowered) == print_module(traced)
     executable = f.compile(X, y)
     out = executable(X, y)
