@@ -35,7 +35,6 @@ from ..passes import PassManager, resolve_pipeline
 from ..passes.pipeline import PipelineSpec
 from .autograph import convert as autograph_convert
 from .lowering import lift
-from ..runtime.cuda import is_device_array
 from .promotion import is_python_scalar, weak_dtype
 from .pytree import TreeDef, flatten, flatten_with_paths, path_name, path_text, unflatten
 from .state import (IdentityKey, Scope, StatefulExecutable, Variable, close_scope,
@@ -44,6 +43,11 @@ from .tracing import TraceContext, Tracer, tracing_error
 
 BACKENDS = ("cpu", "interpreter")
 DEVICES = (None, "cpu", "cuda")
+def is_device_array(value: Any) -> bool:
+    """A cupy array, recognised without importing cupy or the runtime (import cost)."""
+    return type(value).__module__.startswith("cupy") and hasattr(value, "__cuda_array_interface__")
+
+
 # Traces of one function beyond which it gets its (single) retrace warning.
 RETRACE_WARNING_THRESHOLD = 5
 

@@ -40,7 +40,8 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .scalars import F32, F64, I1, I32, I64, f64_to_f32_round_to_odd, fabs, float_unary, fma, intrinsic
+from .scalars import (F32, F64, I1, I32, I64, f64_to_f32_round_to_odd, fabs, float_unary, fma,
+                      fmuladd, intrinsic)
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,12 @@ class _Emitter:
 
     def horner(self, x, coefficients: list[float]):
         """c0 + x*(c1 + x*(c2 + ...)), highest degree last in ``coefficients``."""
+        # fmuladd: one FMA per term where the host has FMA (half the instructions of
+        # multiply-then-add, and one rounding instead of two).
+        muladd = fmuladd(self.b.module, self.t)
         acc = self.c(coefficients[-1])
         for coefficient in reversed(coefficients[:-1]):
-            acc = self.add(self.c(coefficient), self.mul(x, acc))
+            acc = self.b.call(muladd, [x, acc, self.c(coefficient)])
         return acc
 
     def pow2(self, k):

@@ -148,6 +148,11 @@ def fma(module: ir.Module, t: ir.Type) -> ir.Function:
     return intrinsic(module, f"llvm.fma.{_suffix(t)}", t, [t, t, t])
 
 
+def fmuladd(module: ir.Module, t: ir.Type) -> ir.Function:
+    """x*y + z, fused where the target has FMA (one rounding), else multiply then add."""
+    return intrinsic(module, f"llvm.fmuladd.{_suffix(t)}", t, [t, t, t])
+
+
 def fptoint_sat(module: ir.Module, signed: bool, result: ir.IntType, source: ir.Type) -> ir.Function:
     base = "fptosi" if signed else "fptoui"
     return intrinsic(module, f"llvm.{base}.sat.{_suffix(result)}.{_suffix(source)}", result, [source])
