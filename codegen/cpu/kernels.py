@@ -120,6 +120,9 @@ class KernelSet:
         if self.threads > 1 and work >= PARALLEL_WORK and size >= self.threads:
             if kernel not in self.parallel_kernels:
                 self.parallel_kernels.append(kernel)
+                # Reached from the worker threads and from the caller's own chunk: inlined,
+                # its (vectorized, often long) body would be compiled twice.
+                kernel.attributes.add("noinline")
             number = self.parallel_kernels.index(kernel)
             b.call(self._parallel_for(), [ir.Constant(I32, number), buffers, i64(size)])
         else:
