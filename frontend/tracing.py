@@ -19,7 +19,7 @@ from typing import Any, Callable, NoReturn
 import numpy as np
 
 from ..errors import ConcretizationError, SourceLocation, TracingError
-from ..ir import Builder, Computation, DType, Instruction, Module, TensorType
+from ..ir import Builder, Computation, DType, Instruction, Module, TensorType, is_uniform
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Only the stages' code is internal: tests, benchmarks and examples inside the
@@ -102,8 +102,11 @@ class TraceContext:
 
     def constant(self, value: Any, dtype: np.dtype | None = None) -> Tracer:
         array = np.asarray(value) if dtype is None else np.asarray(value).astype(dtype)
-        return Tracer(self, self.emit("constant", type=TensorType(
-            DType.from_numpy(array.dtype), array.shape), literal=array))
+        t = TensorType(DType.from_numpy(array.dtype), array.shape)
+        if is_uniform(array):  # np.zeros((n, m)) captured by the trace: one scalar, broadcast
+            scalar = self.emit("constant", type=TensorType(t.dtype, ()), literal=array.flat[0])
+            return Tracer(self, self.emit("broadcast", scalar, type=t, dimensions=()))
+        return Tracer(self, self.emit("constant", type=t, literal=array))
 
 
 class Tracer:

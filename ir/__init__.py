@@ -8,7 +8,7 @@ from .interpreter import Interpreter, evaluate
 from .op_table import register_custom_call
 from .ops import OPS, AttrKind, AttrSpec, OpDef, Trait, is_side_effecting, lookup
 from .printer import print_computation, print_instruction, print_module
-from .types import DType, TensorType, TupleType, Type, scalar
+from .types import DType, TensorType, TupleType, Type, is_uniform, scalar
 from .verifier import verify
 
 __all__ = [

@@ -213,6 +213,16 @@ def same_ignoring_layout(a: Type, b: Type) -> bool:
     return a.without_layout() == b.without_layout()
 
 
+def is_uniform(value: np.ndarray) -> bool:
+    """Whether an array of more than one element has every element bit-identical (so -0.0
+    and 0.0, or NaNs with different payloads, do not count as equal): a splat, which the
+    IR writes as a broadcast of one scalar rather than as a literal of every element."""
+    if value.size <= 1:
+        return False
+    rows = np.ascontiguousarray(value).reshape(value.size).view(np.uint8).reshape(value.size, -1)
+    return bool((rows == rows[0]).all())
+
+
 def type_of_value(value: np.ndarray | tuple) -> Type:
     """The IR type of a runtime value (NumPy array or nested tuple of them)."""
     if isinstance(value, tuple):

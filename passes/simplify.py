@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import JitflowError
 from ..ir import (Instruction, Interpreter, Module, TensorType, Trait, TupleType, Type,
-                  is_side_effecting)
+                  is_side_effecting, is_uniform)
 from .base import Pass, option
 from .match import constant_value, splat_value
 from .registry import register_pass
@@ -79,6 +79,10 @@ class FoldConstants(RewritePattern):
         value = self._evaluate(inst, values)
         if value is None:
             return False
+        if is_uniform(value):
+            # np.zeros((n, m)) threaded through a tuple or a loop stays a broadcast of one
+            # scalar instead of becoming an n*m literal in the IR.
+            return rewriter.replace(inst, splat(rewriter, value.flat[0], inst.type))
         constant = rewriter.builder.emit("constant", type=inst.type, literal=value)
         return rewriter.replace(inst, constant)
 

@@ -329,3 +329,14 @@ def test_alternating_signatures_each_run_their_own_executable():
             assert result.dtype == expected.dtype and result.shape == expected.shape
             np.testing.assert_array_equal(result, expected)
     assert f.trace_count == 5  # a[::2] has its own shape; the Python int is weakly typed
+
+
+def test_captured_uniform_arrays_trace_as_a_broadcast_scalar():
+    zeros = np.zeros((300, 200), np.float32)
+
+    def f(x):
+        return x + zeros + np.full((300, 200), 2.0, np.float32)
+
+    module = jit(f).trace(np.ones((300, 200), np.float32))
+    assert not any(i.opcode == "constant" and i.type.shape for i in module.entry.instructions)
+    np.testing.assert_array_equal(jit(f)(np.ones((300, 200), np.float32)), np.full((300, 200), 3.0))

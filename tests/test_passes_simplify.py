@@ -289,3 +289,24 @@ def test_filecheck_programs_keep_every_computations_results(name):
         expected = Interpreter(original).call(computation, args)
         actual = Interpreter(simplified).call(simplified.computations[computation.name], args)
         assert_same(actual, expected, computation.name)
+
+
+def test_folding_to_a_splat_keeps_a_broadcast_of_one_scalar():
+    """A folded result whose elements are all bit-identical stays a broadcast of one scalar;
+    one that differs only in the sign of zero is a literal."""
+    text = """
+HloModule m
+ENTRY %main () -> (f32[64,32], f32[2]) {
+  %zero = f32[] constant(0.0)
+  %zeros = f32[32,64] broadcast(%zero), dimensions={}
+  %t = f32[64,32] transpose(%zeros), dimensions={1,0}
+  %signed = f32[2] constant({0.0, -0.0})
+  %r = f32[2] reverse(%signed), dimensions={0}
+  ROOT %out = (f32[64,32], f32[2]) tuple(%t, %r)
+}
+"""
+    module = run_passes(text, "simplify,dce")
+    first, second = module.entry.root.operands
+    assert first.opcode == "broadcast" and first.operands[0].type.shape == ()
+    assert second.opcode == "constant"
+    np.testing.assert_array_equal(np.signbit(Interpreter(module).run()[1]), [True, False])
