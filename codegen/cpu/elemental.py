@@ -226,7 +226,7 @@ def _reverse(e: Elemental, inst: Instruction, index: Index) -> object:
     return e.operand(inst, 0, Index(shape, source))
 
 
-def _start_indices(e: Elemental, inst: Instruction, first: int, limits: Sequence[int]) -> list:
+def start_indices(e: Elemental, inst: Instruction, first: int, limits: Sequence[int]) -> list:
     """Run-time start indices, clamped (as XLA does) so that the window stays in bounds."""
     b = e.b
     starts = []
@@ -244,7 +244,7 @@ def _start_indices(e: Elemental, inst: Instruction, first: int, limits: Sequence
 def _dynamic_slice(e: Elemental, inst: Instruction, index: Index) -> object:
     operand = inst.operands[0].type
     sizes = inst.attrs["dynamic_slice_sizes"]
-    starts = _start_indices(e, inst, 1, [d - s for d, s in zip(operand.shape, sizes)])
+    starts = start_indices(e, inst, 1, [d - s for d, s in zip(operand.shape, sizes)])
     source = [e.b.add(start, dim) for start, dim in zip(starts, index.dims(e.b))]
     return e.operand(inst, 0, Index(operand.shape, source))
 
@@ -255,7 +255,7 @@ def _dynamic_update_slice(e: Elemental, inst: Instruction, index: Index) -> obje
     operand, update = inst.operands[0].type, inst.operands[1].type
     if update.size == 0:
         return e.operand(inst, 0, index)
-    starts = _start_indices(e, inst, 2, [d - u for d, u in zip(operand.shape, update.shape)])
+    starts = start_indices(e, inst, 2, [d - u for d, u in zip(operand.shape, update.shape)])
     inside = ir.Constant(I1, 1)
     source = []
     for dim, start, size in zip(index.dims(b), starts, update.shape):

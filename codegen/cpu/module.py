@@ -34,11 +34,11 @@ from ..errors import UnsupportedOpError
 from . import kernels
 from .buffers import Buffer, leaves
 from ...passes.fuse import row_broadcasts, row_reused_values
-from .elemental import Elemental, constant_global, needs_dims
+from .elemental import Elemental, buffer_leaf, constant_global, needs_dims, start_indices
 from .layouts import is_row_major, physical, row_major, same_storage, transpose_is_bitcast
-from .loops import Index, i64
+from .loops import Index, delinearize, for_range, i64, linearize
 from .pyarray import ArrayObjectLayout, emit_objects_entry
-from .scalars import I1, I8, I32, I64, PTR
+from .scalars import I1, I8, I32, I64, PTR, element_ptr, store_element
 
 @dataclass(frozen=True, eq=False)
 class Deferred:
@@ -60,6 +60,10 @@ ALIGNMENT = 64
 STACK_WORKSPACE = 64 * 1024
 # Cheap to recompute per element: consumers generate them instead of reading a buffer.
 _DEFERRED = frozenset({"broadcast", "iota"})
+# Values that share their operand's buffer (a free transpose, a tuple) or are computed
+# from it lazily where they are used (broadcast): reading them reads the operand.
+_ALIASING_OR_LAZY = frozenset({"broadcast", "transpose", "reshape", "bitcast", "tuple",
+                               "get-tuple-element", "copy"})
 # Kernel producers that can write straight into an output buffer.
 _NOT_KERNELS = frozenset({"parameter", "constant", "tuple", "get-tuple-element", "while",
                           "conditional", "call"})
@@ -124,6 +128,7 @@ class EntryBuilder:
         self.buffers = fn.args[0]
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
         self._destinations: dict[Instruction, Buffer] = {}
+        self._emitting: list[tuple[Computation, bool]] = []  # (computation, is a loop body)
 
     # -- the whole program ------------------------------------------------------------
 
@@ -252,15 +257,20 @@ class EntryBuilder:
 
     # -- computations -------------------------------------------------------------------
 
-    def emit(self, computation: Computation, args: Sequence[Value]) -> Value:
-        """Emit ``computation`` at the current position; returns the root's value."""
+    def emit(self, computation: Computation, args: Sequence[Value], loop_body: bool = False) -> Value:
+        """Emit ``computation`` at the current position; returns the root's value.
+
+        ``loop_body``: the computation is a while body whose parameter is the loop state,
+        buffers this code owns (so a state element may be updated in place)."""
         values: dict[Instruction, Value] = {}
+        self._emitting.append((computation, loop_body))
         for inst in computation.instructions:
             if inst.opcode == "parameter":
                 values[inst] = args[inst.attrs["parameter_number"]]
                 continue
             handler = SEQUENTIAL.get(inst.opcode, EntryBuilder._elemental_kernel)
             values[inst] = handler(self, inst, [values[o] for o in inst.operands])
+        self._emitting.pop()
         return values[computation.root]
 
     def _elemental_kernel(self, inst: Instruction, operands: list[Value], defer: bool = True) -> Value:
@@ -359,7 +369,7 @@ class EntryBuilder:
         keep_going = self._load_pred(self.emit(condition, [state]))
         b.cbranch(keep_going, loop, done)
         b.position_at_end(loop)
-        self._assign(state, self.emit(body, [state]))
+        self._assign(state, self.emit(body, [state], loop_body=True))
         b.branch(header)
         b.position_at_end(done)
         return state
@@ -402,6 +412,58 @@ class EntryBuilder:
             b.branch(done)
         b.position_at_end(done)
         return result
+
+    def _dynamic_update_slice(self, inst: Instruction, operands: list[Value]) -> Value:
+        """``out[t] = row`` in a loop: written into the loop-state buffer when the old value
+        dies here, so each iteration costs the window, not a copy of the whole array."""
+        target = operands[0]
+        if not (isinstance(target, Buffer) and self._state_dies_at(inst)):
+            return self._elemental_kernel(inst, operands)
+        update = inst.operands[1].type
+        if update.size == 0:
+            return target
+        b = self.b
+        leaves = {o: buffer_leaf(b, self.buffer(v).pointer(b, self.buffers), o.type)
+                  for o, v in zip(inst.operands[1:], operands[1:])}
+        elemental = Elemental(b, leaves)
+        starts = start_indices(elemental, inst, 2, [d - u for d, u in zip(inst.type.shape, update.shape)])
+        pointer = target.pointer(b, self.buffers)
+        with for_range(b, i64(0), i64(update.size), "window") as linear:
+            dims = delinearize(b, linear, update.shape)
+            value = elemental.value(inst.operands[1], Index(update.shape, dims=dims, linear=linear))
+            at = linearize(b, [b.add(start, dim) for start, dim in zip(starts, dims)], inst.type.shape)
+            store_element(b, value, element_ptr(b, pointer, at, update.dtype), update.dtype)
+        return target
+
+    def _state_dies_at(self, inst: Instruction) -> bool:
+        """Whether ``inst``'s operand 0 is a loop-state element that nothing reads after
+        ``inst`` (through any alias of its buffer, or a lazily computed broadcast of it)."""
+        computation, loop_body = self._emitting[-1]
+        source = inst.operands[0]
+        if not (loop_body and source.opcode == "get-tuple-element"
+                and source.operands[0].opcode == "parameter"
+                and inst.type.layout in (None, TensorType.default_layout(inst.type.rank))):
+            return False
+        position = {i: n for n, i in enumerate(computation.instructions)}
+        state = source.operands[0]
+        if any(user.opcode != "get-tuple-element" for user in state.users):
+            return False
+        pending = [g for g in state.users if g.attrs["index"] == source.attrs["index"]]
+        aliases = set(pending)
+        seen: set[Instruction] = set()
+        while pending:
+            value = pending.pop()
+            for reader in value.users:
+                if reader is inst or reader in seen:
+                    continue
+                seen.add(reader)
+                if reader.opcode in _ALIASING_OR_LAZY:
+                    aliases.add(reader)
+                    pending.append(reader)
+                elif position.get(reader, len(position)) > position[inst]:
+                    return False
+        # The window must not be read from the buffer it is written into.
+        return not any(operand in aliases for operand in inst.operands[1:])
 
     def _call(self, inst: Instruction, operands: list[Value]) -> Value:
         return self.emit(inst.called[0], operands)
@@ -447,5 +509,6 @@ SEQUENTIAL: dict[str, Callable[[EntryBuilder, Instruction, list], Value]] = {
     "while": EntryBuilder._while,
     "conditional": EntryBuilder._conditional,
     "call": EntryBuilder._call,
+    "dynamic-update-slice": EntryBuilder._dynamic_update_slice,
 }
 """Opcodes emitted at the computation level; every other opcode is an elemental kernel."""
