@@ -75,13 +75,7 @@ def convert(fn: Callable) -> Callable:
     cached = _function_cache.get(fn)
     if cached is not None:
         return cached
-    entry = _code_cache.get(fn.__code__)
-    if entry is None:
-        try:
-            entry = _convert_code(fn)
-        except _NotConvertible as reason:
-            entry = reason
-        _code_cache[fn.__code__] = entry
+    entry = _converted_code(fn)
     if isinstance(entry, _NotConvertible):
         result = fn
     else:
@@ -90,19 +84,25 @@ def convert(fn: Callable) -> Callable:
     return result
 
 
+def _converted_code(fn: types.FunctionType):
+    """The conversion of ``fn``'s code (cached per code object), or why it has none."""
+    entry = _code_cache.get(fn.__code__)
+    if entry is None:
+        try:
+            entry = _convert_code(fn)
+        except _NotConvertible as reason:
+            entry = reason
+        _code_cache[fn.__code__] = entry
+    return entry
+
+
 def to_code(fn: Callable) -> str:
     """The source AutoGraph makes of ``fn`` (a function or a ``jit``-ted one)."""
     target = getattr(fn, "fn", fn) if not isinstance(fn, types.FunctionType) else fn
     target = getattr(target, "__func__", target)
     if not isinstance(target, types.FunctionType):
-        raise TypeError(f"to_code needs a Python function, got {type(fn).__name__}")
-    entry = _code_cache.get(target.__code__)
-    if entry is None:
-        try:
-            entry = _convert_code(target)
-        except _NotConvertible as reason:
-            entry = reason
-        _code_cache[target.__code__] = entry
+        raise AutoGraphError(f"to_code needs a Python function, got {type(fn).__name__}")
+    entry = _converted_code(target)
     if isinstance(entry, _NotConvertible):
         raise AutoGraphError(f"{target.__qualname__} cannot be converted: {entry}")
     return entry.source

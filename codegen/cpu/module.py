@@ -30,7 +30,7 @@ from typing import Callable, Sequence, Union
 from llvmlite import ir
 
 from ...ir import Computation, Instruction, Module, TensorType, TupleType, Type
-from ..errors import UnsupportedOpError
+from ..errors import reject_custom_calls
 from . import kernels
 from .buffers import Buffer, leaves
 from ...passes.fuse import row_broadcasts, row_reused_values
@@ -91,21 +91,12 @@ def flatten_types(t: Type) -> list[TensorType]:
     return [t]
 
 
-def check_supported(module: Module) -> None:
-    """Reject what this backend cannot run before any code is generated."""
-    for inst in module.instructions():
-        if inst.opcode == "custom-call":
-            raise UnsupportedOpError(
-                f"custom-call target '{inst.attrs['custom_call_target']}' is not supported by the cpu "
-                f"backend ({inst.describe()})")
-
-
 class EntryBuilder:
     """Builds the LLVM module of an executable from an IR module."""
 
     def __init__(self, module: Module, threads: int, blas: bool,
                  array_layout: ArrayObjectLayout | None) -> None:
-        check_supported(module)
+        reject_custom_calls(module, "cpu")
         self.array_layout = array_layout
         self.hlo = module
         self.blas = blas

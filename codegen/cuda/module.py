@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ...ir import Computation, DType, Instruction, Module, TensorType, TupleType, Type
-from ..errors import UnsupportedOpError
+from ..errors import UnsupportedOpError, reject_custom_calls
 from .cstyle import HELPERS, CudaRenderer
 from .kernels import ROW_HELPERS, Kernel, KernelBuilder, row_plan
 
@@ -133,19 +133,11 @@ def uses_cublas(inst: Instruction) -> bool:
     return inst.opcode == "dot" and inst.type.dtype in CUBLAS_DTYPES and inst.type.size > 0
 
 
-def check_supported(module: Module) -> None:
-    for inst in module.instructions():
-        if inst.opcode == "custom-call":
-            raise UnsupportedOpError(
-                f"custom-call target '{inst.attrs['custom_call_target']}' is not supported by the "
-                f"cuda backend ({inst.describe()})")
-
-
 class Lowering:
     """Walks host-level computations, grouping array instructions into kernels."""
 
     def __init__(self, module: Module, prefix: str) -> None:
-        check_supported(module)
+        reject_custom_calls(module, "cuda")
         self.module = module
         self.kernels = KernelBuilder(CudaRenderer(), prefix)
         self.prefix = prefix
