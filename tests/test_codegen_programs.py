@@ -209,6 +209,73 @@ def test_general_reducer_is_folded_in_order():
     check_against_interpreter(module, sample(DType.F64, (3, 1023)))
 
 
+COLUMN_CASES = [
+    (DType.F32, (5, 4097), (0,)),      # two column tiles and a partial one
+    (DType.F64, (3, 2049), (0,)),
+    (DType.F32, (0, 7), (0,)),         # nothing to reduce: the init everywhere
+    (DType.F32, (7, 0), (0,)),         # nothing to compute
+    (DType.F32, (4, 1), (0,)),
+    (DType.F32, (2, 3, 1025), (0, 1)),
+    (DType.F32, (2, 3, 1025), (1,)),   # a row of outputs per leading index
+    (DType.F16, (513, 40), (0,)),      # accumulates in f32
+    (DType.S32, (9, 33), (0,)),
+    (DType.U8, (9, 4, 33), (0, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype,shape,dims", COLUMN_CASES, ids=str)
+def test_reductions_keeping_the_minor_dimension(dtype, shape, dims):
+    module = reduce_module(dtype, shape, dims)
+    values = sample(dtype, shape, low=-1.0, high=1.0)
+    check_against_interpreter(module, values, rtol=1e-2 if dtype is DType.F16 else 1e-5)
+    if 0 not in shape:  # accumulated a tile of columns at a time, not one strided walk per output
+        assert "tile.header" in runtime.compile(module).llvm_ir
+
+
+@pytest.mark.parametrize("opcode", ["maximum", "minimum", "multiply", "or"])
+def test_other_column_reductions(opcode):
+    dtype = DType.PRED if opcode == "or" else DType.F32
+    module, b = entry("column")
+    reducer = build_scalar_computation(module, "reducer", opcode, dtype)
+    x = b.parameter(TensorType(dtype, (37, 300)))
+    init = b.constant(np.asarray(opcode == "multiply", dtype.numpy))
+    b.set_root(b.reduce(x, init, dimensions=(0,), called=[reducer]))
+    values = sample(dtype, (37, 300), low=0.5, high=1.5)
+    if dtype is DType.F32:
+        values[3, 100] = np.nan
+    check_against_interpreter(module, values, rtol=1e-4)
+
+
+def test_variadic_column_argmax_and_epilogue():
+    module, b = entry("argmax")
+    rb = module.builder("argmax_reducer")
+    av, ai, bv, bi = (rb.parameter(TensorType(d, ())) for d in (DType.F32, DType.S32, DType.F32, DType.S32))
+    take_b = rb.compare(bv, av, direction="GT")
+    rb.set_root(rb.tuple(rb.select(take_b, bv, av), rb.select(take_b, bi, ai)))
+    x = b.parameter(TensorType(DType.F32, (61, 19)))
+    index = b.iota(shape=(61, 19), dtype=DType.S32, iota_dimension=0)
+    inits = b.constant(np.float32(-np.inf)), b.constant(np.int32(-1))
+    best = b.reduce(x, index, *inits, dimensions=(0,), called=[rb.computation])
+    value = b.get_tuple_element(best, index=0)
+    b.set_root(b.tuple(b.get_tuple_element(best, index=1), b.subtract(value, b.exponential(value))))
+    check_against_interpreter(module, sample(DType.F32, (61, 19)))
+
+
+def test_column_reduction_of_a_transposed_strided_input_with_an_epilogue():
+    import jitflow
+    f = jitflow.jit(lambda x, bias: bias - 0.5 * np.sum(x.T * x.T, axis=0))
+    x = sample(DType.F32, (40, 70))[:, ::2]
+    bias = sample(DType.F32, (40,), seed=1)
+    np.testing.assert_allclose(f(x, bias), bias - 0.5 * np.sum(x.T * x.T, axis=0), rtol=1e-5)
+
+
+def test_big_column_reduction_splits_columns_across_threads():
+    shape = (64, 1 << 14)
+    module = reduce_module(DType.F32, shape, (0,))
+    assert runtime.compile(module).stats["threads"] == (host_threads() if host_threads() > 1 else 1)
+    check_against_interpreter(module, sample(DType.F32, shape, low=0.0, high=1.0), rtol=1e-4)
+
+
 # -- dot ------------------------------------------------------------------------------------
 
 def dot_module(dtype: DType, lhs_shape, rhs_shape, **dims) -> Module:
@@ -298,6 +365,26 @@ def test_while_swapping_state():
     px, py = b.parameter(t), b.parameter(t)
     b.set_root(b.emit("while", b.tuple(b.constant(np.int32(0)), px, py), called=[cond.computation, body.computation]))
     check_against_interpreter(module, np.arange(5), np.arange(5) * 10)
+
+
+@pytest.mark.parametrize("selector", [True, False])
+def test_branch_reading_a_broadcast_passed_in_a_tuple(selector):
+    # The broadcast is never stored in the entry; the branch reads it through its parameter.
+    module, b = entry("tuple_operand")
+    t = TensorType(DType.F32, (17,))
+    pair = TupleType((t, t))
+    branches = []
+    for name, opcode in (("on_true", "add"), ("on_false", "subtract")):
+        branch = module.builder(name)
+        p = branch.parameter(pair)
+        branch.set_root(branch.emit(opcode, branch.get_tuple_element(p, index=0),
+                                    branch.get_tuple_element(p, index=1)))
+        branches.append(branch.computation)
+    x = b.parameter(t)
+    filled = b.broadcast(b.constant(np.float32(1.5)), shape=(17,), dimensions=())
+    b.set_root(b.emit("conditional", b.constant(np.bool_(selector)), b.tuple(x, filled), b.tuple(filled, x),
+                      called=branches))
+    check_against_interpreter(module, sample(DType.F32, (17,)))
 
 
 @pytest.mark.parametrize("selector", [np.bool_(True), np.bool_(False), np.int32(0), np.int32(1), np.int32(7),

@@ -8,7 +8,11 @@ on native threads (pthreads): the executable stays one native call either way.
 
 The iteration space is walked as rows x columns (columns = the minor dimension),
 so the innermost loop is a unit-stride counted loop that LLVM vectorizes; a
-kernel made of elementwise ops only uses one flat loop over all elements.
+kernel made of elementwise ops only uses one flat loop over all elements.  A
+reduction that keeps the minor dimension (a column sum, a bias gradient) is
+computed the same way round: a tile of the row's columns accumulates on the stack
+while the reduced positions are walked in the outer loop, so its inner loop is
+unit-stride too, instead of one strided walk per output element.
 """
 
 from __future__ import annotations
@@ -18,15 +22,18 @@ from typing import Callable, Sequence
 
 from llvmlite import ir
 
-from ...ir import DType, Instruction, TensorType
+from ...ir import DType, Instruction, TensorType, Trait
 from .buffers import Buffer
-from .elemental import Elemental, Leaf, buffer_leaf, entry_alloca
+from .elemental import Elemental, Leaf, ReduceStep, buffer_leaf, entry_alloca, reduce_input_index
 from .layouts import element_offset, is_row_major, layout_of
 from .loops import Index, delinearize, for_range, i64
 from .scalars import I32, I64, PTR, element_ptr, register_type, stack_array_element, store_element
 
 # Largest row kept on the stack for reuse (per thread; stacks are megabytes).
 ROW_BUFFER_BYTES = 64 * 1024
+# Columns of a column reduction accumulated at once: the accumulators and one input row
+# segment stay in L1 while the reduced positions stream by.
+COLUMN_TILE_BYTES = 8 * 1024
 
 # Below this much work (elements x inner loop trips) threads cost more than they save:
 # creating and joining a pthread is ~20-50 us.
@@ -49,7 +56,8 @@ class KernelSet:
     def loop_kernel(self, shape: Sequence[int], inputs: dict[Instruction, Buffer],
                     outputs: Sequence[Buffer], body: KernelBody, nested: bool,
                     per_row: Sequence[Instruction] = (),
-                    reused: Sequence[Instruction] = ()) -> ir.Function:
+                    reused: Sequence[Instruction] = (),
+                    column_reduces: Sequence[Instruction] = ()) -> ir.Function:
         """A kernel storing ``body(elemental, index)`` (one value per output) at every index.
 
         ``per_row`` are values that do not vary along the minor dimension (row broadcasts,
@@ -59,6 +67,8 @@ class KernelSet:
         ``reused`` are values those reductions compute at every column of the row that the
         column loop needs again (``passes.fuse.row_reused_values``): kept in a row buffer
         on the stack rather than computed twice.
+        ``column_reduces`` (see ``column_reductions``) are accumulated for a tile of columns
+        before the column loop reads them.
         """
         fn = ir.Function(self.module, self._kernel_type, f"jf_kernel{len(self.kernels)}")
         fn.linkage = "internal"
@@ -91,16 +101,67 @@ class KernelSet:
                     del elemental.taps[inst]
                     if row_buffer.stored:  # else the row pass did not need it after all
                         elemental.leaves[inst] = row_buffer.load
-            with for_range(b, low, high, "col") as column:
-                linear = b.add(row_start, column)
-                index = Index(shape, dims=outer + [column], linear=linear) if nested and shape else (
-                    Index(shape, linear=linear))
-                for pointer, buffer, value in zip(out_pointers, outputs, body(elemental, index)):
-                    offset = linear if is_row_major(buffer.type) else element_offset(b, index, buffer.type)
-                    target = element_ptr(b, pointer, offset if shape else i64(0), buffer.type.dtype)
-                    store_element(b, value, target, buffer.type.dtype)
+
+            def column_loop(first: ir.Value, stop: ir.Value) -> None:
+                with for_range(b, first, stop, "col") as column:
+                    linear = b.add(row_start, column)
+                    index = Index(shape, dims=outer + [column], linear=linear) if nested and shape else (
+                        Index(shape, linear=linear))
+                    for pointer, buffer, value in zip(out_pointers, outputs, body(elemental, index)):
+                        offset = linear if is_row_major(buffer.type) else element_offset(b, index, buffer.type)
+                        target = element_ptr(b, pointer, offset if shape else i64(0), buffer.type.dtype)
+                        store_element(b, value, target, buffer.type.dtype)
+
+            if column_reduces:
+                self._column_tiles(b, elemental, column_reduces, shape, outer, low, high, column_loop)
+            else:
+                column_loop(low, high)
         b.ret_void()
         return fn
+
+    @staticmethod
+    def _column_tiles(b: ir.IRBuilder, elemental: Elemental, reduces: Sequence[Instruction],
+                      shape: tuple, outer: list, low: ir.Value, high: ir.Value,
+                      column_loop: Callable[[ir.Value, ir.Value], None]) -> None:
+        """For each tile of columns in [low, high): accumulate every reduction of ``reduces``
+        for the tile (reduced positions outer, columns inner), then run the column loop."""
+        steps = [ReduceStep(b, inst) for inst in reduces]
+        widest = max(max(1, t.width // 8) if isinstance(t, ir.IntType) else (8 if t == ir.DoubleType() else 4)
+                     for step in steps for t in step.accumulator_types())
+        tile = max(1, min(shape[-1], COLUMN_TILE_BYTES // widest))
+        accumulators = [[entry_alloca(b, ir.ArrayType(t, tile)) for t in step.accumulator_types()]
+                        for step in steps]
+        inits = [step.enter([elemental.scalar_operand(inst, step.count + i) for i in range(step.count)])
+                 for inst, step in zip(reduces, steps)]
+        tiles = b.udiv(b.add(b.sub(high, low), i64(tile - 1)), i64(tile))
+        with for_range(b, i64(0), tiles, "tile") as number:
+            first = b.add(low, b.mul(number, i64(tile)))
+            stop = b.add(first, i64(tile))
+            stop = b.select(b.icmp_signed(">", stop, high), high, stop)
+
+            def slots(arrays: list, column: ir.Value) -> list:
+                position = b.sub(column, first)
+                return [b.gep(array, [i64(0), position], inbounds=True) for array in arrays]
+
+            for inst, step, arrays, init in zip(reduces, steps, accumulators, inits):
+                with for_range(b, first, stop, "acc.init") as column:
+                    for slot, value in zip(slots(arrays, column), init):
+                        b.store(value, slot)
+                source_shape = inst.operands[0].type.shape
+                count = math.prod(source_shape[d] for d in inst.attrs["dimensions"])
+                with for_range(b, i64(0), i64(count), "r") as position:
+                    with for_range(b, first, stop, "acc") as column:
+                        source = reduce_input_index(b, inst, Index(shape, dims=outer + [column]), position)
+                        elements = step.enter([elemental.operand(inst, i, source) for i in range(step.count)])
+                        places = slots(arrays, column)
+                        current = [b.load(slot, typ=array.allocated_type.element)
+                                   for slot, array in zip(places, arrays)]
+                        for slot, value in zip(places, step.combine(current, elements)):
+                            b.store(value, slot)
+                elemental.leaves[inst] = (lambda step, arrays: lambda index: step.leave(
+                    [b.load(slot, typ=array.allocated_type.element)
+                     for slot, array in zip(slots(arrays, index.dims(b)[-1]), arrays)]))(step, arrays)
+            column_loop(first, stop)
 
     @staticmethod
     def _keep_row_values(b: ir.IRBuilder, elemental: Elemental, reused: Sequence[Instruction],
@@ -224,6 +285,34 @@ class _RowBuffer:
 
     def load(self, index: Index) -> ir.Value:
         return self.b.load(self._slot(index), typ=self.array.allocated_type.element)
+
+
+def column_reductions(scope: Sequence[Instruction], shape: Sequence[int]) -> list[Instruction]:
+    """The reductions of ``scope`` (one kernel's instructions over loop ``shape``) that keep
+    their input's minor dimension and are read only at the loop's current index: a column
+    tile of them can be accumulated before the column loop (see ``_column_tiles``)."""
+    shape = tuple(shape)
+    if not shape:
+        return []
+    members = set(scope)
+    users: dict[Instruction, list[Instruction]] = {}
+    for inst in scope:
+        for operand in inst.operands:
+            users.setdefault(operand, []).append(inst)
+
+    def read_here(inst: Instruction) -> bool:
+        # Every path to an output is elementwise at the loop shape (or the output itself).
+        return all(user.opcode == "tuple" or (
+            user.opdef.has(Trait.ELEMENTWISE) and user.opcode != "bitcast-convert"
+            and isinstance(user.type, TensorType) and user.type.shape == shape and read_here(user))
+            for user in users.get(inst, ()) if user in members)
+
+    found = []
+    for inst in scope:
+        if (inst.opcode == "reduce" and isinstance(inst.type, TensorType) and inst.type.shape == shape
+                and inst.operands[0].type.rank - 1 not in inst.attrs["dimensions"] and read_here(inst)):
+            found.append(inst)
+    return found
 
 
 def _declare(module: ir.Module, name: str, result: ir.Type, args: list[ir.Type]) -> ir.Function:

@@ -278,7 +278,9 @@ class EntryBuilder:
     def _gather(self, inst: Instruction, operands: Sequence[Value], scope: list, inputs: dict) -> None:
         """The buffers a kernel for ``inst`` reads, looking through deferred operands."""
         for operand, value in zip(inst.operands, operands):
-            if isinstance(value, Deferred):
+            # A deferred value reached through a tuple (a branch's or loop's parameter) is
+            # another instruction than the operand: that one gets a buffer instead.
+            if isinstance(value, Deferred) and value.inst is operand:
                 scope.append(value.inst)
                 self._gather(value.inst, value.operands, scope, inputs)
             else:
@@ -296,7 +298,9 @@ class EntryBuilder:
                    if inst.operands[0] not in inputs and inst.operands[0].opcode != "constant"]
         nested = bool(per_row) or any(needs_dims(i) for i in scope)
         reused = row_reused_values(scope, shape, per_row)
-        fn = self.kernels.loop_kernel(shape, inputs, outputs, body, nested, per_row, reused)
+        # A reduction behind a per-row value would be needed before the tile is done.
+        column_reduces = [] if per_row else kernels.column_reductions(scope, shape)
+        fn = self.kernels.loop_kernel(shape, inputs, outputs, body, nested, per_row, reused, column_reduces)
         self.kernels.run(self.b, self.buffers, fn, size, size * _inner_trips(scope))
 
     def _fusion(self, inst: Instruction, operands: list[Value]) -> Value:
