@@ -276,7 +276,7 @@ def _update(target: Any, key: Any, value: Any) -> Tracer:
         update = convert(update, target.dtype)
     update = np.broadcast_to(update, tuple(kept))
     update = reshape(update, tuple(sizes))
-    if 0 in sizes:
+    if 0 in sizes or 0 in target.shape:  # nothing to write (a zero-trip loop's body, say)
         return target
     return emit(ctx, "dynamic-update-slice", target, update, *starts, weak=target.weak)
 

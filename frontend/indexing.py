@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TracingIndexError, UnsupportedError
-from .lowering import (concatenate, constant, convert, elementwise, emit, full_like, reshape,
+from .lowering import (concatenate, constant, convert, elementwise, emit, full, full_like, reshape,
                        reverse, select, slice_axis, transpose)
 from .tracing import Tracer, tracing_error
 
@@ -191,6 +191,14 @@ def _apply_dynamic(x: Tracer, plan: _Plan) -> Tracer:
     starts = [_normalized_start(plan.dynamic[d], x.shape[d]) if d in plan.dynamic
               else constant(x.ctx, 0, np.int64) for d in range(x.ndim)]
     sizes = [1 if d in plan.dynamic else x.shape[d] for d in range(x.ndim)]
+    return _dynamic_slice(x, starts, sizes)
+
+
+def _dynamic_slice(x: Tracer, starts: list[Tracer], sizes: list[int]) -> Tracer:
+    if any(size > extent for size, extent in zip(sizes, x.shape)):
+        # A traced index into an empty axis has no element to clamp to.  NumPy would raise
+        # when it ran; a loop with zero trips traces such a read without running it: zeros.
+        return full(x.ctx, 0, sizes, x.dtype)
     return emit(x.ctx, "dynamic-slice", x, *starts, dynamic_slice_sizes=sizes, weak=x.weak)
 
 
@@ -228,5 +236,5 @@ def _dynamic_row(x: Tracer, axis: int, index: Tracer) -> Tracer:
     starts = [_normalized_start(index, x.shape[d]) if d == axis else constant(x.ctx, 0, np.int64)
               for d in range(x.ndim)]
     sizes = [1 if d == axis else x.shape[d] for d in range(x.ndim)]
-    return emit(x.ctx, "dynamic-slice", x, *starts, dynamic_slice_sizes=sizes, weak=x.weak)
+    return _dynamic_slice(x, starts, sizes)
 

@@ -411,6 +411,25 @@ def test_zero_trip_loops(n):
     check(sum_below, i64(n))
 
 
+def test_loops_over_empty_arrays():
+    # x[t] and out[t] = ... on a zero-length axis are traced but never run: no error, and
+    # the loops run zero times as in Python.
+    empty = np.zeros((0, 4), np.float32)
+    check(rnn, np.zeros((0, 3), np.float32), np.ones((3, 4), np.float32), np.ones((4, 4), np.float32),
+          np.zeros(4, np.float32), i64(0))
+    check(rows_loop, empty, control_flow=False)
+    check(sum_rows_below, empty, i64(0))
+
+
+def sum_rows_below(x, n):
+    acc = np.zeros(x.shape[1:], x.dtype)
+    t = 0
+    while t < n:
+        acc = acc + x[t]
+        t += 1
+    return acc
+
+
 def test_return_inside_loop():
     check(index_of_negative, np.array([1.0, 2.0, -3.0, 4.0]), i64(4))
     check(index_of_negative, np.array([1.0, 2.0, 3.0, 4.0]), i64(4))
