@@ -275,6 +275,24 @@ def select_known(inst: Instruction, rewriter: PatternRewriter) -> bool:
     return forward(rewriter, inst, on_true if value else on_false)
 
 
+@pattern("conditional")
+def conditional_known(inst: Instruction, rewriter: PatternRewriter) -> bool:
+    """conditional(constant selector, ...) -> a call of the branch it selects (an AutoGraph
+    ``if`` whose condition folded away)."""
+    if inst.operand(0).opcode != "constant":
+        return False
+    selector = constant_value(inst.operand(0))
+    branches = inst.called
+    if selector.dtype == np.bool_:
+        chosen = 0 if bool(selector) else 1
+    else:
+        chosen = int(selector)
+        if not 0 <= chosen < len(branches):
+            chosen = len(branches) - 1  # as the conditional itself: out of range is the last
+    return rewriter.replace(inst, rewriter.builder.emit("call", inst.operand(1 + chosen),
+                                                        called=[branches[chosen]]))
+
+
 @pattern("get-tuple-element")
 def element_of_tuple(inst: Instruction, rewriter: PatternRewriter) -> bool:
     """get-tuple-element(tuple(a, b, ...), index=i) -> the i-th operand."""
@@ -374,7 +392,7 @@ def move_scalar_broadcast(inst: Instruction, rewriter: PatternRewriter) -> bool:
 # The identities, keyed by opcode through each pattern's ``opcodes``; tried in this order.
 IDENTITIES: tuple[RewritePattern, ...] = (
     add_zero, subtract_zero, subtract_self, multiply_one, multiply_zero, and_all_ones, or_zero,
-    idempotent, involution, convert_to_same_type, select_known, element_of_tuple,
+    idempotent, involution, convert_to_same_type, select_known, conditional_known, element_of_tuple,
     transpose_of_transpose, reshape_of_reshape, broadcast_of_broadcast, reverse_of_reverse,
     whole_slice, concatenate_one, move_scalar_broadcast,
 )
