@@ -19,43 +19,63 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import peers  # noqa: E402
 
-ORDER = ["W1", "W2", "W3", "W4", "W4b", "W5", "W6", "W7", "W8"]
+ORDER = ["W1", "W2", "W3", "W4", "W4b", "W5", "W6", "W7", "W8", "W9"]
 TITLES = {"W1": "W1 gelu 8M (f32)", "W2": "W2 softmax 4096x1024", "W3": "W3 layernorm 4096x1024",
           "W4": "W4 matmul 1024^3", "W4b": "W4b matmul+bias+relu", "W5": "W5 MLP SGD step",
           "W6": "W6 dispatch x+1 (4)", "W7-W3": "W7 first call W3", "W7-W5": "W7 first call W5",
-          "W7-import": "W7 import", "W8": "W8 quadratic fit loop"}
+          "W7-import": "W7 import", "W8": "W8 quadratic fit loop",
+          "W9": "W9 collatz N=300000 (NumPy column: plain Python)"}
 # Same allocator setting for every backend: large buffers stay in the heap instead of
 # fresh mmaps whose pages fault in on every call (see /work/shared/TOOLCHAIN.md).
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**32)}
 
 
+_T0 = time.perf_counter()
+
+
 def log(msg):
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+    print(f"[bench] {time.perf_counter() - _T0:.1f}s {msg}", file=sys.stderr, flush=True)
 
 
 def run_worker(backend, out, extra, timeout):
+    """Run one worker process; None, or why it failed.  Its progress lines pass through
+    as they come, prefixed with this run's clock; library chatter stays out of the way."""
     cmd = [sys.executable, os.path.join(HERE, "worker.py"), "--backend", backend, "--out", out] + extra
     env = dict(os.environ, **MALLOC_ENV, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore",
                # A cold compile cache for torch.compile in every process, as jax, tf and Numba
                # (cache=False) have: otherwise W7 times inductor's on-disk cache, not a compile.
                TORCHINDUCTOR_CACHE_DIR=tempfile.mkdtemp(prefix="inductor-", dir=os.path.dirname(out)))
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    timed_out = threading.Event()
+
+    def kill():
+        timed_out.set()
+        proc.kill()
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    last = "?"
     try:
-        proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
+        for line in proc.stderr:
+            if line.startswith("[bench] "):
+                log(line[len("[bench] "):].rstrip())  # the worker's own clock follows: "+12.3s"
+            elif line.strip():
+                last = line.strip()
+        proc.wait()
+    finally:
+        timer.cancel()
+    log(f"{backend}: worker done in {time.perf_counter() - t:.1f} s")
+    if timed_out.is_set():
         return f"worker timed out after {timeout} s"
-    # Pass our own progress lines through; keep library chatter out of the way.
-    for line in proc.stderr.splitlines():
-        if line.startswith("[bench]"):
-            print(line, file=sys.stderr, flush=True)
     if proc.returncode != 0:
-        tail = [l for l in proc.stderr.splitlines() if l.strip()][-1:] or ["?"]
-        return f"worker exited with {proc.returncode}: {tail[0][:200]}"
+        return f"worker exited with {proc.returncode}: {last[:200]}"
     return None
 
 
@@ -144,7 +164,7 @@ def plot(results, backends, path):
     ax.axhline(1, color="k", lw=0.5)
     ax.set_ylim(bottom=0.5)
     ax.set_ylabel("time / best (lower is better)")
-    ax.set_title("jitflow and peers, float32; no bar: skipped, failed or mismatched", fontsize=9)
+    ax.set_title("jitflow and peers, float32 (W9 int64); no bar: skipped, failed or mismatched", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -153,7 +173,8 @@ def plot(results, backends, path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="7 repeats and 1 warm-up call (full: 15 and 3)")
+    p.add_argument("--quick", action="store_true",
+                   help="7 repeats of >= 20 ms batches after 1 warm-up call (full: 15 of >= 50 ms after 3)")
     p.add_argument("--only", default=",".join(ORDER), help="workloads, e.g. W2,W3 (W4 includes W4b)")
     p.add_argument("--backends", default=",".join(peers.BACKENDS), help="e.g. jitflow,numpy,jax")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -179,7 +200,16 @@ def main(argv=None):
     if bad:
         sys.exit(f"unknown workload or backend: {', '.join(bad)} (workloads {ORDER}, backends {list(peers.BACKENDS)})")
     timed = [w for w in only if w != "W7"]
-    extra = ["--repeats", "7" if args.quick else "15", "--warmup", "1" if args.quick else "3"]
+    # Calls slower than SLOW_CALL_S (plain Python on W9, tf on W8) are timed singly, with no
+    # warm-up, SLOW_REPEATS times: batching and warm-up exist for short calls.
+    settings = {"quick": args.quick, "torch_inductor_cache": "fresh per process",
+                "repeats": 7 if args.quick else 15, "warmup": 1 if args.quick else 3,
+                "min_batch_s": 0.02 if args.quick else 0.05, "slow_call_s": 1.0,
+                "slow_repeats": 1 if args.quick else 3, "malloc_env": MALLOC_ENV, "dtype": "float32 (W9: int64)",
+                "device": args.device}
+    extra = ["--repeats", str(settings["repeats"]), "--warmup", str(settings["warmup"]),
+             "--min-batch", str(settings["min_batch_s"]), "--slow-call", str(settings["slow_call_s"]),
+             "--slow-repeats", str(settings["slow_repeats"])]
 
     skipped, versions = [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,18 +222,16 @@ def main(argv=None):
                 log(f"{b}: not installed, skipped")
                 continue
             versions.update(peers.versions(b))
-            jobs = ([timed] if timed else []) + ([["--compile"]] if "W7" in only else [])
-            for job in jobs:
-                job_extra = extra + (job if job == ["--compile"] else ["--workloads", ",".join(job)])
-                before = _read(out)
-                err = run_worker(b, out, job_extra, args.timeout)
-                if err:
-                    log(f"{b}: {err}")
-                    done = {r["workload"] for r in _read(out)[len(before):]}
-                    want = job if job != ["--compile"] else ["W7-import", "W7-W3", "W7-W5"]
-                    for w in want:
-                        if w not in done:
-                            _append(out, backend=b, workload=w, status="error", note=f"{peers.LABELS[b]}: {err}")
+            # One process per backend: its import time and the first calls of W3/W5 (W7) come first.
+            before = _read(out)
+            err = run_worker(b, out, extra + ["--workloads", ",".join(only)], args.timeout)
+            if err:
+                log(f"{b}: {err}")
+                done = {r["workload"] for r in _read(out)[len(before):]}
+                want = timed + (["W7-import", "W7-W3", "W7-W5"] if "W7" in only else [])
+                for w in want:
+                    if w not in done:
+                        _append(out, backend=b, workload=w, status="error", note=f"{peers.LABELS[b]}: {err}")
         raw = _read(out)
     refs = [r for r in raw if r["backend"] == "refs"]
     results = [r for r in raw if r["backend"] != "refs"]
@@ -217,12 +245,12 @@ def main(argv=None):
              f"{machine['mem_gib']} GiB, {machine['os']}, Python {machine['python']}, "
              f"load average {machine['loadavg_at_end'][1]} (5 min) at the end; "
              + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
-    settings = {"quick": args.quick, "torch_inductor_cache": "fresh per process", "repeats": int(extra[1]), "warmup": int(extra[3]), "min_batch_s": 0.05,
-                "malloc_env": MALLOC_ENV, "dtype": "float32", "device": args.device}
     md = "\n".join([
         f"Run {now}{' (--quick)' if args.quick else ''}. Machine: {mline}.",
         f"Every backend in its own process, with {' '.join(f'{k}={v}' for k, v in MALLOC_ENV.items())}; "
-        f"median of {settings['repeats']} repeats of calls batched to >= 50 ms after {settings['warmup']} warm-up calls.",
+        f"median of {settings['repeats']} repeats of calls batched to >= {settings['min_batch_s'] * 1e3:.0f} ms "
+        f"after {settings['warmup']} warm-up call(s); calls slower than {settings['slow_call_s']:g} s: "
+        f"{settings['slow_repeats']} single call(s), no warm-up.",
         "", table(results, present), "",
         "Physical references (same run):", *refs_lines(refs),
         *(["", "Skipped backends:", *[f"- {s}" for s in skipped]] if skipped else []),

@@ -4,13 +4,16 @@ A definition takes the array module as its first argument, `xp`: `numpy` itself 
 NumPy eager and jitflow (jitflow traces plain NumPy code), `jax.numpy` for jax.jit,
 and the small shims below for torch and tf, so that every backend runs the same
 expression.  Numba compiles loops rather than whole-array NumPy calls with `axis=`,
-so it gets thin loop adapters.  `build(backend, workload, inputs)` returns a
+so it gets thin loop adapters.  W9 (Collatz) is different: scalar int64 Python
+control flow with no arrays, one plain function (`plain=True`, no `xp`) that every
+backend that can compiles as is.  `BUILDERS[backend](workload, inputs)` returns a
 zero-argument callable that runs the backend's compiled function once and returns
 its result as something `np.asarray` accepts.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import types
@@ -72,6 +75,23 @@ def add_one(xp, x):
     return x + 1.0
 
 
+def collatz_total(n_max):
+    total = 0
+    n = 1
+    while n < n_max:
+        x = n
+        steps = 0
+        while x != 1:
+            if x % 2 == 0:
+                x = x // 2
+            else:
+                x = 3 * x + 1
+            steps += 1
+        total += steps
+        n += 1
+    return total
+
+
 # ---------------------------------------------------------------------------
 # NumPy references for what needs a gradient (NumPy has no autodiff).
 
@@ -94,6 +114,22 @@ def mlp_sgd_reference(params, x, y):
     gw1, gb1 = x.T @ d1, d1.sum(0)
     grads = (gw1, gb1, gw2, gb2, gw3, gb3)
     return tuple(q - LR_MLP * g for q, g in zip((w1, b1, w2, b2, w3, b3), grads))
+
+
+@functools.lru_cache(maxsize=None)
+def collatz_reference(n_max):
+    """W9's answer by a different method: all trajectories at once as an int64 array,
+    dropping the finished ones; every value still above 1 takes one more step."""
+    x = np.arange(1, n_max, dtype=np.int64)
+    total = 0
+    while True:
+        x = x[x != 1]
+        if not x.size:
+            return total
+        total += x.size
+        # 3x + 1 must stay exact: trajectories below 300000 peak near 2.5e10, far from 2^63.
+        assert int(x.max()) < 2**61, "collatz reference would overflow int64"
+        x = np.where(x & 1, 3 * x + 1, x >> 1)
 
 
 def batches(n, size):
@@ -141,6 +177,7 @@ N_GELU = 8 * 1024 * 1024
 ROWS, COLS = 4096, 1024
 MM = 1024
 QUAD_EPOCHS, QUAD_BATCH = 100, 32
+N_COLLATZ = 300000
 
 WORKLOADS = {
     "W1": Workload(name="W1", title="gelu 8M", fn=gelu,
@@ -167,6 +204,12 @@ WORKLOADS = {
                    atol=0, rtol=0, per_call_us=True),
     "W8": Workload(name="W8", title="quadratic fit (TF guide, 100 epochs)", fn=quad_loss, make=_quad_inputs,
                    ref=lambda i: quad_fit_reference(*i, QUAD_EPOCHS, QUAD_BATCH), atol=2e-3, rtol=1e-3, grad=True),
+    # Scalar int64 control flow, no arrays: `fn` is plain Python (no `xp`), the result an
+    # exact integer.  The NumPy column runs it in CPython, which is what "no compiler" means here.
+    "W9": Workload(name="W9", title=f"collatz total, N={N_COLLATZ} (int64)", fn=collatz_total,
+                   make=lambda r: (np.int64(N_COLLATZ),), ref=lambda i: collatz_reference(int(i[0])),
+                   exact=True, plain=True,
+                   notes={"numpy": "plain Python: CPython runs the same source, NumPy is not involved"}),
 }
 # W7 (compile latency and import time) reuses W3 and W5: see worker.py.
 COMPILE_WORKLOADS = ("W3", "W5")
@@ -226,6 +269,8 @@ def _quad_loop(step, params, data):
 def build_numpy(w, inputs):
     if getattr(w, "grad", False):
         raise Skip("NumPy has no autodiff")
+    if getattr(w, "plain", False):
+        return lambda: w.fn(*inputs)
     f = bind(w.fn, np)
     return lambda: f(*inputs)
 
@@ -245,11 +290,14 @@ def build_jitflow(w, inputs):
             return tuple(p - LR_QUAD * gi for p, gi in zip(params, g))
         p0 = tuple(inputs[0])
         return lambda: np.stack(_quad_loop(qstep, p0, inputs[1:]))
-    f = jitflow.jit(bind(w.fn, np))
+    f = jitflow.jit(w.fn if getattr(w, "plain", False) else bind(w.fn, np))
     return lambda: f(*inputs)
 
 
 def build_jax(w, inputs):
+    if w.name == "W9":
+        raise Skip("jax.jit cannot trace Python while/if on traced values (ConcretizationTypeError); "
+                   "it needs a rewrite with lax.while_loop/lax.cond, not the same source")
     import jax
     import jax.numpy as jnp
     args = jax.tree_util.tree_map(jnp.asarray, inputs)
@@ -271,6 +319,9 @@ def build_jax(w, inputs):
 
 
 def build_torch(w, inputs):
+    if w.name == "W9":
+        raise Skip("torch.compile graph-breaks on data-dependent Python control flow "
+                   "and would just run the loops as plain Python")
     import torch
     tx = torch_xp()
     conv = lambda a: tuple(conv(b) for b in a) if isinstance(a, tuple) else torch.from_numpy(np.array(a))
@@ -300,6 +351,8 @@ def build_torch(w, inputs):
 
 def build_tf(w, inputs):
     import tensorflow as tf
+    if w.name == "W9":
+        return _tf_collatz(tf, w, inputs)
     tx = tf_xp()
     conv = lambda a: tuple(conv(b) for b in a) if isinstance(a, tuple) else tf.constant(a)
     args = conv(inputs)
@@ -321,9 +374,31 @@ def build_tf(w, inputs):
     return lambda: f(*args)
 
 
+def _tf_collatz(tf, w, inputs):
+    """AutoGraph on the same source with an int64 n_max; tracing is tried here so that a
+    TensorFlow that can convert it gets measured, and one that cannot gets its own error."""
+    f = tf.function(w.fn, jit_compile=True)
+    n_max = tf.constant(inputs[0], tf.int64)
+    try:
+        f.get_concrete_function(n_max)
+    except Exception as e:  # noqa: BLE001 - any tracing failure means: cannot run this source
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()] or [""]
+        # AutoGraph's message ends with the original error, already named: "TypeError: ...".
+        why = lines[-1] if lines[-1].startswith(type(e).__name__) else f"{type(e).__name__}: {lines[-1]}"
+        raise Skip(f"tf.function(jit_compile=True) fails to convert the same source with an int64 n_max: "
+                   f"{why} (AutoGraph makes the literals int32 "
+                   f"tensors; an int32 n_max would overflow, trajectories below N pass 2^31)") from None
+    return lambda: f(n_max)
+
+
 def build_numba(w, inputs):
     if getattr(w, "grad", False):
         raise Skip("Numba has no autodiff")
+    if getattr(w, "plain", False):
+        # The same source, serial, as for every other backend: no prange, no fastmath needed.
+        from numba import njit
+        kern = njit(cache=False)(w.fn)
+        return lambda: kern(*inputs)
     kern = _numba_kernels()[w.name]
     return lambda: kern(*inputs)
 
@@ -417,6 +492,11 @@ def to_numpy(result):
 def check(w, got, want):
     """(ok, max abs error) of a result against the NumPy reference."""
     got, want = to_numpy(got), want
+    if getattr(w, "exact", False):
+        # An int64 count: equal exactly, as an int64 scalar (a float or a wider type is wrong too).
+        if got.shape != () or got.dtype != np.int64:
+            return False, math.inf
+        return int(got) == int(want), float(abs(int(got) - int(want)))
     if isinstance(want, tuple):
         pairs = list(zip(got, want)) if isinstance(got, tuple) and len(got) == len(want) else None
         if pairs is None:
