@@ -5,7 +5,10 @@ a loop's or a conditional's result) gets a byte range in one workspace.  Values
 whose live ranges do not overlap share memory; an elementwise instruction (or a
 fusion whose every read of an operand is at the output's own index) writes over
 an operand that dies there, when that operand owns its buffer and has the same
-size and layout ("in place").  The result is a ``BufferPlan`` attached to the
+size and layout ("in place").  An output of the entry does the same with the
+output buffer: the operand it overwrites (a matmul before its bias and activation,
+a gradient before the parameter update) is computed straight into the output
+buffer, and needs no workspace.  The result is a ``BufferPlan`` attached to the
 module as ``module.buffer_plan``; backends place values where it says.
 
 What owns no workspace memory: parameters and constants (the caller's buffers,
@@ -32,6 +35,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..ir import Computation, Instruction, Module, TensorType, TupleType, Type
 from ..ir.ops import Trait
@@ -65,7 +69,8 @@ class BufferPlan:
     ``offsets`` maps each planned instruction to one byte offset per array leaf of its
     type (``None``: not planned, the backend finds it memory elsewhere); ``live`` gives
     its first and last positions in its computation, ``intervals`` the same as schedule
-    times comparable across computations.
+    times comparable across computations.  ``into_outputs`` maps a value to the entry
+    output that overwrites it in place: it lives in that output's buffer.
     """
 
     computation: Computation
@@ -76,6 +81,7 @@ class BufferPlan:
     intervals: dict[Instruction, tuple[tuple, tuple]]
     aliases: frozenset[Instruction]
     in_place: dict[Instruction, Instruction]
+    into_outputs: dict[Instruction, Instruction]
     workspace_bytes: int
     unshared_bytes: int
     fingerprint: tuple = field(repr=False)
@@ -91,7 +97,7 @@ class BufferPlan:
     def summary(self) -> str:
         return (f"buffers: entry '{self.computation.name}': peak {self.workspace_bytes} bytes, "
                 f"one buffer per value {self.unshared_bytes} bytes ({100 * self.ratio:.1f}%), "
-                f"{len(self.offsets)} values, {len(self.in_place)} in place, "
+                f"{len(self.offsets)} values, {len(self.in_place) + len(self.into_outputs)} in place, "
                 f"{len(self.aliases)} free transposes")
 
     def report(self) -> str:
@@ -102,6 +108,8 @@ class BufferPlan:
                                for o, s in zip(offsets, self.sizes[inst]))
             note = f" in place of %{self.in_place[inst].name}" if inst in self.in_place else ""
             lines.append(f"// buffer %{inst.name}: {places} live {start}..{end}{note}")
+        for inst, output in self.into_outputs.items():
+            lines.append(f"// buffer %{inst.name}: output %{output.name}'s, which overwrites it in place")
         return "\n".join(lines)
 
 
@@ -148,7 +156,7 @@ def plan_buffers(module: Module, *, in_place: bool = True) -> BufferPlan:
     peak = max((r.offset + r.size for r in planner.records), default=0)
     return BufferPlan(module.entry, frozenset(planner.computations), planner.offsets, planner.sizes,
                       planner.live, planner.intervals, frozenset(planner.aliases), planner.donors,
-                      _aligned(peak), planner.unshared, module_fingerprint(module))
+                      planner.into_outputs, _aligned(peak), planner.unshared, module_fingerprint(module))
 
 
 @dataclass
@@ -181,6 +189,7 @@ class _Planner:
         self.live: dict[Instruction, tuple[int, int]] = {}
         self.intervals: dict[Instruction, tuple[tuple, tuple]] = {}
         self.donors: dict[Instruction, Instruction] = {}
+        self.into_outputs: dict[Instruction, Instruction] = {}
         self.aliases: set[Instruction] = set()
         self.computations: list[Computation] = []
         self.unshared = 0
@@ -194,10 +203,20 @@ class _Planner:
         names_operands = {i for i in order if i.opcode in _NAMES_OPERAND_BUFFERS
                           or i.opcode in _RECOMPUTED or i in aliases}
         end = _live_ends(order, position, computation.root, names_operands)
+
+        def owner(inst: Instruction) -> bool:
+            return (inst.opcode not in _NOT_IN_WORKSPACE and inst.opcode not in _NAMES_OPERAND_BUFFERS
+                    and inst not in aliases and inst not in outputs and not _always_recomputed(inst))
+
+        if self.in_place:
+            for output in outputs:
+                donor = _output_donor(output, position, end, names_operands, owner)
+                if donor is not None and donor not in self.into_outputs:
+                    self.into_outputs[donor] = output
         for inst in order:
-            owner = (inst.opcode not in _NOT_IN_WORKSPACE and inst.opcode not in _NAMES_OPERAND_BUFFERS
-                     and inst not in aliases and inst not in outputs and not _always_recomputed(inst))
-            if owner:
+            if inst in self.into_outputs:
+                self.unshared += sum(_aligned(leaf.nbytes) for leaf in _leaves(inst.type))
+            elif owner(inst):
                 self.live[inst] = (position[inst], end[inst])
                 self.place(inst, prefix + (position[inst], -_FOREVER), prefix + (end[inst], _FOREVER),
                            position, end, names_operands)
@@ -306,6 +325,25 @@ def _in_place_donor(inst: Instruction, position: dict[Instruction, int], end: di
                 or any(user in names_operands for user in operand.users)):
             continue
         if _reads_at_own_index(inst, operand):
+            return operand
+    return None
+
+
+def _output_donor(output: Instruction, position: dict[Instruction, int], end: dict[Instruction, int],
+                  names_operands: set[Instruction],
+                  owner: Callable[[Instruction], bool]) -> Instruction | None:
+    """An operand of the entry output ``output`` that may live in the output's buffer: it
+    would own a buffer of the same size and layout, dies at ``output``, which reads it only
+    at the index it writes."""
+    if not isinstance(output.type, TensorType) or output not in position:
+        return None
+    for operand in output.operands:
+        if (owner(operand) and operand.opcode not in _RUNS_INLINE
+                and isinstance(operand.type, TensorType) and end[operand] == position[output]
+                and operand.type.nbytes == output.type.nbytes and operand.type.shape == output.type.shape
+                and storage_layout(operand) == storage_layout(output)
+                and not any(user in names_operands for user in operand.users)
+                and _reads_at_own_index(output, operand)):
             return operand
     return None
 

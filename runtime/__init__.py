@@ -20,8 +20,12 @@ _lock = threading.Lock()
 
 def cache_text(module: Module) -> str:
     """The module's text without what cannot change its executable: its name.  Layouts
-    stay: codegen honors them."""
-    return re.sub(r"\AHloModule \S+", "HloModule m", print_module(module))
+    stay, and so does a current buffer plan: codegen honors both."""
+    text = re.sub(r"\AHloModule \S+", "HloModule m", print_module(module))
+    plan = getattr(module, "buffer_plan", None)
+    if plan is not None and plan.is_current(module):
+        text += "\n" + plan.report()
+    return text
 
 
 def compile(module: Module, target: str = "cpu") -> Executable:

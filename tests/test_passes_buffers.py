@@ -120,6 +120,36 @@ def test_mlp_peak_is_at_most_60_percent_of_one_buffer_per_value(pipeline):
     np.testing.assert_allclose(jitted(*MLP_ARGS), mlp(*MLP_ARGS), rtol=1e-4, atol=1e-4)
 
 
+def dense_relu(x, w, b):
+    return np.maximum(x @ w + b, 0.0)
+
+
+def dense_relu_and_preactivation_sum(x, w, b):
+    z = x @ w
+    return np.maximum(z + b, 0.0), z.sum(axis=0)
+
+
+def sgd_update(w, x, g):
+    return w - 0.1 * (x.T @ g)
+
+
+@pytest.mark.parametrize("fn, args, into_output", [
+    (dense_relu, (f32(33, 17), f32(17, 65), f32(65)), ["dot"]),
+    (sgd_update, (f32(17, 65), f32(33, 17), f32(33, 65)), ["dot"]),
+    # z is read again after the epilogue (its column sum): it keeps a workspace buffer.
+    (dense_relu_and_preactivation_sum, (f32(33, 17), f32(17, 65), f32(65)), []),
+], ids=["dense_relu", "sgd_update", "still_live"])
+def test_outputs_overwrite_an_operand_that_dies_there(fn, args, into_output):
+    jitted = jit(fn)
+    plan = jitted.lower(*args).buffer_plan
+    check_plan(plan)
+    assert sorted(v.opcode for v in plan.into_outputs) == into_output, plan.report()
+    assert not set(plan.into_outputs) & set(plan.offsets)  # no workspace of their own
+    expected = fn(*args)
+    for got, want in zip(*(r if isinstance(r, tuple) else (r,) for r in (jitted(*args), expected))):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("fn, args", [(softmax, (f32(64, 300),)),
                                       (layernorm, (f32(64, 300), f32(300), f32(300)))],
                          ids=["softmax", "layernorm"])

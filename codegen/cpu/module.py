@@ -132,6 +132,11 @@ class EntryBuilder:
             args.append(value)
         outputs, _ = self._slots(entry.result_type, slot)
         self._plan_direct_outputs(entry.root, outputs)
+        if self.plan is not None:
+            # Values the output overwrites in place are computed in its buffer.
+            for value, output in self.plan.into_outputs.items():
+                if isinstance(self._destinations.get(output), Buffer):
+                    self._destinations.setdefault(value, self._destinations[output])
         result = self.buffer(self.emit(entry, args))
         for source, target in zip(leaves(result), leaves(outputs)):
             if source != target:
