@@ -133,14 +133,20 @@ def sgd_update(w, x, g):
     return w - 0.1 * (x.T @ g)
 
 
+def masked_int8(a, b):
+    # Unfused, the predicate (1 byte per element, as int8) is computed in the output buffer.
+    return np.where(a > b, a, b)
+
+
 @pytest.mark.parametrize("fn, args, into_output", [
     (dense_relu, (f32(33, 17), f32(17, 65), f32(65)), ["dot"]),
     (sgd_update, (f32(17, 65), f32(33, 17), f32(33, 65)), ["dot"]),
     # z is read again after the epilogue (its column sum): it keeps a workspace buffer.
     (dense_relu_and_preactivation_sum, (f32(33, 17), f32(17, 65), f32(65)), []),
-], ids=["dense_relu", "sgd_update", "still_live"])
+    (masked_int8, (np.arange(-50, 50, dtype=np.int8) % 7, np.arange(100, dtype=np.int8)), ["compare"]),
+], ids=["dense_relu", "sgd_update", "still_live", "other_element_type"])
 def test_outputs_overwrite_an_operand_that_dies_there(fn, args, into_output):
-    jitted = jit(fn)
+    jitted = jit(fn, passes=PIPELINE.replace("fuse,", "") if fn is masked_int8 else PIPELINE)
     plan = jitted.lower(*args).buffer_plan
     check_plan(plan)
     assert sorted(v.opcode for v in plan.into_outputs) == into_output, plan.report()

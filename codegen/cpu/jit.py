@@ -65,6 +65,11 @@ def load_blas() -> str | None:
 
     path = os.path.join(scipy_openblas32.get_lib_dir(), f"lib{scipy_openblas32.get_library()}.so")
     llvm.load_library_permanently(path)
+    # Kernels split a dot's rows across our own threads (kernels.gemm_kernel): each BLAS
+    # call runs on the thread that makes it, but for the biggest dots, which turn OpenBLAS's
+    # threads on around the call.  This copy of OpenBLAS is jitflow's alone (NumPy links
+    # its own), so NumPy's threading is untouched.
+    ctypes.CDLL(path).scipy_openblas_set_num_threads(1)
     return path
 
 

@@ -175,10 +175,29 @@ class KernelSet:
             elemental.taps[inst] = row_buffer.store
         return kept
 
-    def run(self, b: ir.IRBuilder, buffers: ir.Value, kernel: ir.Function, size: int, work: int) -> None:
-        """Call ``kernel`` over [0, size) from the entry: directly, or on threads if it is big."""
+    def gemm_kernel(self, inst: Instruction, lhs: Buffer, rhs: Buffer, out: Buffer,
+                    transpose: tuple[bool, bool]) -> ir.Function:
+        """A kernel computing rows [begin, end) of the dot's result (of every batch element)
+        with one single-threaded BLAS call each: threads split the rows as in any kernel.
+
+        OpenBLAS's own thread pool, next to ours on few cores, hands work over by spinning
+        threads that the scheduler then time-slices: a training step took 8 or 12 or 16 ms
+        (4 ms scheduler ticks) from one call to the next.  Our threads split, BLAS runs."""
+        fn = ir.Function(self.module, self._kernel_type, f"jf_kernel{len(self.kernels)}")
+        fn.linkage = "internal"
+        self.kernels.append(fn)
+        buffers, begin, end = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        call_gemm(b, buffers, inst, lhs, rhs, out, transpose, begin, b.sub(end, begin))
+        b.ret_void()
+        return fn
+
+    def run(self, b: ir.IRBuilder, buffers: ir.Value, kernel: ir.Function, size: int, work: int,
+            parallel_work: int = PARALLEL_WORK) -> None:
+        """Call ``kernel`` over [0, size) from the entry: directly, or on threads if it is big
+        (``work`` at least ``parallel_work``)."""
         self.largest_work = max(self.largest_work, work)
-        if self.threads > 1 and work >= PARALLEL_WORK and size >= self.threads:
+        if self.threads > 1 and work >= parallel_work and size >= self.threads:
             if kernel not in self.parallel_kernels:
                 self.parallel_kernels.append(kernel)
                 # Reached from the worker threads and from the caller's own chunk: inlined,
@@ -325,6 +344,11 @@ def _declare(module: ir.Module, name: str, result: ir.Type, args: list[ir.Type])
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 # Below this many multiply-adds the generated loop beats the BLAS call's overhead.
 BLAS_MIN_FLOPS = 16 ** 3
+# Multiply-adds from which a dot's rows are split across threads (~50 us on one core).
+GEMM_PARALLEL_WORK = 1 << 22
+# From here (~10 ms on one core) OpenBLAS's own threads do better than split rows: they share
+# the packed operands, and one hand-over per call is nothing next to the call.
+GEMM_BLAS_THREADS_WORK = 1 << 28
 
 
 def blas_layout(inst: Instruction, lhs: TensorType | None = None,
@@ -380,8 +404,9 @@ def wants_blas(inst: Instruction) -> bool:
 
 
 def call_gemm(b: ir.IRBuilder, buffers: ir.Value, inst: Instruction, lhs: Buffer, rhs: Buffer,
-              out: Buffer, transpose: tuple[bool, bool]) -> None:
-    """One cblas_?gemm per batch element: C = A @ B with transposes as flags."""
+              out: Buffer, transpose: tuple[bool, bool], first_row: ir.Value, rows: ir.Value) -> None:
+    """One cblas_?gemm per batch element: rows [first_row, first_row + rows) of C = A @ B,
+    with transposes as flags."""
     dtype = inst.type.dtype
     t = ir.FloatType() if dtype is DType.F32 else ir.DoubleType()
     name = "scipy_cblas_sgemm" if dtype is DType.F32 else "scipy_cblas_dgemm"
@@ -393,13 +418,22 @@ def call_gemm(b: ir.IRBuilder, buffers: ir.Value, inst: Instruction, lhs: Buffer
     ldb = k if tb else n
     a_base, b_base, c_base = (x.pointer(b, buffers) for x in (lhs, rhs, out))
     c32 = lambda v: ir.Constant(I32, v)  # noqa: E731
+    # Row r of A starts at r * k, or (stored transposed) at column r; row r of C at r * n.
+    a_skip = first_row if ta else b.mul(first_row, i64(k))
+    c_skip = b.mul(first_row, i64(n))
     with for_range(b, i64(0), i64(batch), "batch") as index:
-        a = element_ptr(b, a_base, b.mul(index, i64(m * k)), dtype)
+        a = element_ptr(b, a_base, b.add(b.mul(index, i64(m * k)), a_skip), dtype)
         bb = element_ptr(b, b_base, b.mul(index, i64(k * n)), dtype)
-        c = element_ptr(b, c_base, b.mul(index, i64(m * n)), dtype)
+        c = element_ptr(b, c_base, b.add(b.mul(index, i64(m * n)), c_skip), dtype)
         b.call(gemm, [c32(ROW_MAJOR), c32(TRANS if ta else NO_TRANS), c32(TRANS if tb else NO_TRANS),
-                      c32(m), c32(n), c32(k), ir.Constant(t, 1.0), a, c32(lda), bb, c32(ldb),
+                      b.trunc(rows, I32), c32(n), c32(k), ir.Constant(t, 1.0), a, c32(lda), bb, c32(ldb),
                       ir.Constant(t, 0.0), c, c32(n)])
+
+
+def blas_threads(b: ir.IRBuilder, count: int) -> None:
+    """Set how many threads jitflow's OpenBLAS runs a call on (see ``jit.load_blas``)."""
+    set_threads = _declare(b.module, "scipy_openblas_set_num_threads", ir.VoidType(), [I32])
+    b.call(set_threads, [ir.Constant(I32, count)])
 
 
 def matrix_order(inst: Instruction, operand: int) -> list[int]:

@@ -23,6 +23,7 @@ operand's buffer.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence, Union
@@ -135,8 +136,9 @@ class EntryBuilder:
         if self.plan is not None:
             # Values the output overwrites in place are computed in its buffer.
             for value, output in self.plan.into_outputs.items():
-                if isinstance(self._destinations.get(output), Buffer):
-                    self._destinations.setdefault(value, self._destinations[output])
+                target = self._destinations.get(output)
+                if isinstance(target, Buffer):  # same bytes, maybe another element type
+                    self._destinations.setdefault(value, dataclasses.replace(target, type=physical(value.type)))
         result = self.buffer(self.emit(entry, args))
         for source, target in zip(leaves(result), leaves(outputs)):
             if source != target:
@@ -338,7 +340,15 @@ class EntryBuilder:
         target = self.destination(inst)
         # gemm writes row-major; another destination layout gets a relayout copy after it.
         result = target if is_row_major(target.type) else self.temporary(row_major(inst.type))
-        kernels.call_gemm(self.b, self.buffers, inst, lhs, rhs, result, layout)
+        batch, m, n, k = kernels.dot_sizes(inst)
+        gemm = self.kernels.gemm_kernel(inst, lhs, rhs, result, layout)
+        work = batch * m * n * k
+        if self.kernels.threads > 1 and work >= kernels.GEMM_BLAS_THREADS_WORK:
+            kernels.blas_threads(self.b, self.kernels.threads)
+            self.b.call(gemm, [self.buffers, i64(0), i64(m)])
+            kernels.blas_threads(self.b, 1)
+        else:
+            self.kernels.run(self.b, self.buffers, gemm, m, work, kernels.GEMM_PARALLEL_WORK)
         self.copy(result, target)
         self.uses_blas = True
         return target
