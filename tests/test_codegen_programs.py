@@ -186,16 +186,21 @@ def test_other_ufunc_reductions(opcode):
     check_against_interpreter(reduce_module(DType.F32, (7, 1023), (1,), opcode), values, rtol=1e-4)
 
 
-def test_variadic_argmax_reduce():
-    module, b = entry("argmax")
+def argmax_reduce(module: Module, b, shape, dim: int):
+    """(max, its index) along ``dim``: a variadic reduce with a two-output reducer."""
     rb = module.builder("argmax_reducer")
     av, ai, bv, bi = (rb.parameter(TensorType(d, ())) for d in (DType.F32, DType.S32, DType.F32, DType.S32))
     take_b = rb.compare(bv, av, direction="GT")
     rb.set_root(rb.tuple(rb.select(take_b, bv, av), rb.select(take_b, bi, ai)))
-    x = b.parameter(TensorType(DType.F32, (6, 17)))
-    index = b.iota(shape=(6, 17), dtype=DType.S32, iota_dimension=1)
+    x = b.parameter(TensorType(DType.F32, shape))
+    index = b.iota(shape=shape, dtype=DType.S32, iota_dimension=dim)
     inits = b.constant(np.float32(-np.inf)), b.constant(np.int32(-1))
-    b.set_root(b.reduce(x, index, *inits, dimensions=(1,), called=[rb.computation]))
+    return b.reduce(x, index, *inits, dimensions=(dim,), called=[rb.computation])
+
+
+def test_variadic_argmax_reduce():
+    module, b = entry("argmax")
+    b.set_root(argmax_reduce(module, b, (6, 17), 1))
     check_against_interpreter(module, sample(DType.F32, (6, 17)))
 
 
@@ -248,14 +253,7 @@ def test_other_column_reductions(opcode):
 
 def test_variadic_column_argmax_and_epilogue():
     module, b = entry("argmax")
-    rb = module.builder("argmax_reducer")
-    av, ai, bv, bi = (rb.parameter(TensorType(d, ())) for d in (DType.F32, DType.S32, DType.F32, DType.S32))
-    take_b = rb.compare(bv, av, direction="GT")
-    rb.set_root(rb.tuple(rb.select(take_b, bv, av), rb.select(take_b, bi, ai)))
-    x = b.parameter(TensorType(DType.F32, (61, 19)))
-    index = b.iota(shape=(61, 19), dtype=DType.S32, iota_dimension=0)
-    inits = b.constant(np.float32(-np.inf)), b.constant(np.int32(-1))
-    best = b.reduce(x, index, *inits, dimensions=(0,), called=[rb.computation])
+    best = argmax_reduce(module, b, (61, 19), 0)
     value = b.get_tuple_element(best, index=0)
     b.set_root(b.tuple(b.get_tuple_element(best, index=1), b.subtract(value, b.exponential(value))))
     check_against_interpreter(module, sample(DType.F32, (61, 19)))
