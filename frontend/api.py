@@ -24,7 +24,7 @@ import inspect
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any, Callable, Hashable, Iterator, Sequence
 
 import numpy as np
 
@@ -43,6 +43,30 @@ from .tracing import TraceContext, Tracer, tracing_error
 
 BACKENDS = ("cpu", "interpreter")
 DEVICES = (None, "cpu", "cuda")
+def _fast_leaves(items: Sequence[Any], key: list, leaves: list) -> int | None:
+    """Append the arrays of ``items`` (depth first, as ``flatten`` orders them) to ``leaves``
+    and what identifies their signature to ``key``; the number of tuples/lists met, or None
+    when something else than arrays and tuples/lists of them is there."""
+    containers = 0
+    for item in items:
+        kind = type(item)
+        if kind is tuple or kind is list:
+            key.append(kind)
+            key.append(len(item))
+            inner = _fast_leaves(item, key, leaves)
+            if inner is None:
+                return None
+            containers += 1 + inner
+            continue
+        if kind is not np.ndarray and not is_device_array(item):
+            return None
+        key.append(kind)  # NumPy and cupy arguments run different executables
+        key.append(item.dtype)
+        key.append(item.shape)
+        leaves.append(item)
+    return containers
+
+
 def is_device_array(value: Any) -> bool:
     """A cupy array, recognised without importing cupy or the runtime (import cost)."""
     return type(value).__module__.startswith("cupy") and hasattr(value, "__cuda_array_interface__")
@@ -196,22 +220,25 @@ class Jitted:
             results = probe[0](*args)
             if results is not None:
                 return results if probe[1].kind == "leaf" else unflatten(probe[1], list(results))
-        fast_key = self._fast_key(args) if not kwargs and len(args) == self._fast_arity else None
-        if fast_key is not None:
+        fast = self._fast_key(args) if not kwargs and len(args) == self._fast_arity else None
+        if fast is not None:
+            fast_key, leaves, nested = fast
             hit = self._fast.get(fast_key)
             if hit is not None:
                 executable, out_tree = hit
-                self._arm_probe(executable, out_tree)
-                results = executable(*args)
+                if not nested:  # the probe checks flat arrays only
+                    self._arm_probe(executable, out_tree)
+                results = executable(*leaves)
                 return results if out_tree.kind == "leaf" else unflatten(out_tree, list(results))
         call = self._bind(args, kwargs)
         if call is None:
             return self.fn(*args, **kwargs)  # inside another trace: inline
         entry = self._entry(call)
         executable = self._executable(entry, call.device)
-        if fast_key is not None:
+        if fast is not None:
             self._fast[fast_key] = (executable, entry.out_tree)
-            self._arm_probe(executable, entry.out_tree)
+            if not nested:
+                self._arm_probe(executable, entry.out_tree)
         results = executable(*call.arrays)
         leaves = [results] if entry.out_tree.kind == "leaf" else list(results)
         return unflatten(entry.out_tree, leaves)
@@ -223,17 +250,14 @@ class Jitted:
         self._probe = None if probe is None else (probe, out_tree, config.backend)
 
     @staticmethod
-    def _fast_key(args: tuple) -> tuple | None:
-        """The fast-path cache key when every argument is a plain NumPy or cupy array, else None."""
-        key = [config.backend]
-        for arg in args:
-            kind = type(arg)
-            if kind is not np.ndarray and not is_device_array(arg):
-                return None
-            key.append(kind)  # NumPy and cupy arguments run different executables
-            key.append(arg.dtype)
-            key.append(arg.shape)
-        return tuple(key)
+    def _fast_key(args: tuple) -> tuple[tuple, list, bool] | None:
+        """The fast-path cache key, the array leaves and whether any argument is a container,
+        when every argument is a plain NumPy or cupy array or a tuple/list of them (nested),
+        else None."""
+        key: list = [config.backend]
+        leaves: list = []
+        containers = _fast_leaves(args, key, leaves)
+        return None if containers is None else (tuple(key), leaves, containers > 0)
 
     def trace(self, *args: Any, **kwargs: Any) -> Module:
         """The IR as traced for these arguments, before any pass (not cached, not counted)."""

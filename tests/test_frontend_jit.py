@@ -294,6 +294,36 @@ def test_fast_path_cache_hits_keep_every_behaviour():
     assert f.trace_count == 2
 
 
+def test_fast_path_takes_tuples_and_lists_of_arrays():
+    @jit
+    def step(params, x):
+        w, (b, scale) = params
+        return tuple(p - 0.5 for p in (w, b)), x @ w + b * scale
+
+    w, b, scale = np.ones((3, 2), np.float32), np.arange(2, dtype=np.float32), np.full(2, 2.0, np.float32)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+
+    def expected(w, b, scale, x):
+        return (w - 0.5, b - 0.5), x @ w + b * scale
+
+    for _ in range(3):
+        assert_same(step((w, (b, scale)), x), expected(w, b, scale, x))
+    assert step.trace_count == 1
+    # The same leaves in a list, or nested otherwise, are another signature.
+    assert_same(step([w, [b, scale]], x), expected(w, b, scale, x))
+    assert step.trace_count == 2
+    # A transposed leaf is copied; a new shape inside the tuple traces again.
+    wt = np.ones((2, 3), np.float32).T
+    assert_same(step((wt, (b, scale)), x), expected(wt, b, scale, x))
+    w4 = np.ones((3, 4), np.float32)
+    b4, s4 = np.ones(4, np.float32), np.ones(4, np.float32)
+    assert_same(step((w4, (b4, s4)), x), expected(w4, b4, s4, x))
+    assert step.trace_count == 3
+    # A Python scalar leaf leaves the fast path and binds as usual (weakly typed).
+    assert_same(step((w, (b, 2.0)), x), expected(w, b, np.float32(2.0), x))
+    assert step.trace_count == 4
+
+
 def test_fast_path_respects_the_backend_switch(monkeypatch):
     @jit
     def f(x):
