@@ -64,7 +64,17 @@ def load_blas() -> str | None:
     import os
 
     path = os.path.join(scipy_openblas32.get_lib_dir(), f"lib{scipy_openblas32.get_library()}.so")
-    llvm.load_library_permanently(path)
+    # OpenBLAS reads its settings when it is loaded.  Its threads, used for the biggest dots
+    # only, should sleep as soon as a call is done instead of spinning for ~0.1 s beside
+    # the kernels that follow (an epilogue, the next layer): a short spin, unless the user
+    # chose one.  The process environment is left as it was.
+    chosen = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = chosen or "4"
+    try:
+        llvm.load_library_permanently(path)
+    finally:
+        if chosen is None:
+            del os.environ["OPENBLAS_THREAD_TIMEOUT"]
     # Kernels split a dot's rows across our own threads (kernels.gemm_kernel): each BLAS
     # call runs on the thread that makes it, but for the biggest dots, which turn OpenBLAS's
     # threads on around the call.  This copy of OpenBLAS is jitflow's alone (NumPy links
