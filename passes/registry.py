@@ -15,7 +15,6 @@ import dataclasses
 import difflib
 import hashlib
 import importlib
-import importlib.metadata
 import importlib.util
 import inspect
 import re
@@ -138,7 +137,9 @@ def registered_passes() -> dict[str, type[Pass]]:
     return dict(sorted(_PASSES.items()))
 
 
-def _entry_points() -> list[importlib.metadata.EntryPoint]:
+def _entry_points() -> list:
+    import importlib.metadata  # only here: importing it costs ~25 ms of every `import jitflow`
+
     return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
