@@ -85,6 +85,20 @@ def test_collatz_check_is_exact_and_int64():
     assert not workloads.check(w, np.array([want]), want)[0]
 
 
+def test_best_of_rounds_keeps_the_fastest_round_and_every_mismatch():
+    run = _load("run")
+    first = [{"backend": "a", "workload": "W1", "status": "ok", "median_s": 2.0},
+             {"backend": "a", "workload": "W2", "status": "mismatch", "median_s": 1.0},
+             {"backend": "b", "workload": "W1", "status": "error", "note": "boom"}]
+    second = [{"backend": "a", "workload": "W1", "status": "ok", "median_s": 1.5},
+              {"backend": "a", "workload": "W2", "status": "ok", "median_s": 0.5},
+              {"backend": "b", "workload": "W1", "status": "ok", "median_s": 3.0}]
+    got = {(r["backend"], r["workload"]): r for r in run.best_of_rounds([first, second])}
+    assert got["a", "W1"]["median_s"] == 1.5 and got["a", "W1"]["rounds_median_s"] == [2.0, 1.5]
+    assert got["a", "W2"]["status"] == "mismatch"
+    assert got["b", "W1"]["status"] == "ok" and got["b", "W1"]["median_s"] == 3.0
+
+
 def test_quick_run_one_worker_per_backend_with_w7_and_w9(tmp_path, monkeypatch, capsys):
     """jitflow and NumPy for real; jax made to look uninstalled, which must be a note, not an error."""
     run = _load("run")
@@ -94,7 +108,7 @@ def test_quick_run_one_worker_per_backend_with_w7_and_w9(tmp_path, monkeypatch, 
     monkeypatch.setattr(run, "run_worker", lambda b, *a: started.append(b) or real_run_worker(b, *a))
     assert run.main(["--quick", "--only", "W3,W6,W7,W9", "--backends", "jitflow,numpy,jax",
                      "--out-dir", str(tmp_path)]) == 0
-    assert started == ["refs", "jitflow", "numpy"]  # W7 in the same process as the rest
+    assert started == ["jitflow", "numpy", "refs"]  # W7 in the same process as the rest
 
     data = json.loads((tmp_path / "latest.json").read_text())
     got = {(r["backend"], r["workload"]): r for r in data["results"]}
