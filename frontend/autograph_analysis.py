@@ -30,13 +30,6 @@ def reads(node: ast.AST | None) -> frozenset[str]:
     return cached
 
 
-def reads_all(nodes: Iterable[ast.AST]) -> set[str]:
-    names: set[str] = set()
-    for node in nodes:
-        names |= reads(node)
-    return names
-
-
 def _walk_scope(node: ast.AST):
     """``ast.walk`` that does not enter nested scopes (it yields their nodes themselves)."""
     todo = [node]
@@ -81,10 +74,7 @@ def writes(node: ast.AST) -> set[str]:
 
 
 def writes_all(nodes: Iterable[ast.AST]) -> set[str]:
-    names: set[str] = set()
-    for node in nodes:
-        names |= writes(node)
-    return names
+    return set().union(*(writes(node) for node in nodes))
 
 
 def block_live_in(stmts: list[ast.stmt], live_out: set[str]) -> set[str]:
