@@ -316,15 +316,10 @@ def _in_place_donor(inst: Instruction, position: dict[Instruction, int], end: di
     size and layout, and ``inst`` reads it only at the index it writes."""
     if not isinstance(inst.type, TensorType):
         return None
-    for number, operand in enumerate(inst.operands):
-        if (operand not in record_of or end[operand] != position[inst]
-                or record_of[operand].stop[-2] != position[inst] or operand.opcode in _RECOMPUTED
-                or not isinstance(operand.type, TensorType)
-                or operand.type.nbytes != inst.type.nbytes or operand.type.shape != inst.type.shape
-                or storage_layout(operand) != storage_layout(inst)
-                or any(user in names_operands for user in operand.users)):
-            continue
-        if _reads_at_own_index(inst, operand):
+    for operand in inst.operands:
+        if (operand in record_of and end[operand] == position[inst]
+                and record_of[operand].stop[-2] == position[inst] and operand.opcode not in _RECOMPUTED
+                and _may_overwrite(inst, operand, names_operands)):
             return operand
     return None
 
@@ -338,14 +333,20 @@ def _output_donor(output: Instruction, position: dict[Instruction, int], end: di
     if not isinstance(output.type, TensorType) or output not in position:
         return None
     for operand in output.operands:
-        if (owner(operand) and operand.opcode not in _RUNS_INLINE
-                and isinstance(operand.type, TensorType) and end[operand] == position[output]
-                and operand.type.nbytes == output.type.nbytes and operand.type.shape == output.type.shape
-                and storage_layout(operand) == storage_layout(output)
-                and not any(user in names_operands for user in operand.users)
-                and _reads_at_own_index(output, operand)):
+        if (owner(operand) and operand.opcode not in _RUNS_INLINE and end[operand] == position[output]
+                and _may_overwrite(output, operand, names_operands)):
             return operand
     return None
+
+
+def _may_overwrite(inst: Instruction, operand: Instruction, names_operands: set[Instruction]) -> bool:
+    """Whether ``inst``'s result may take ``operand``'s memory, given that ``operand`` dies at
+    ``inst``: same bytes, shape and layout, no value naming its buffer, and read only at the
+    index ``inst`` writes."""
+    return (isinstance(operand.type, TensorType) and operand.type.nbytes == inst.type.nbytes
+            and operand.type.shape == inst.type.shape and storage_layout(operand) == storage_layout(inst)
+            and not any(user in names_operands for user in operand.users)
+            and _reads_at_own_index(inst, operand))
 
 
 def _reads_at_own_index(inst: Instruction, operand: Instruction) -> bool:
