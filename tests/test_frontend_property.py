@@ -10,7 +10,7 @@ raising) jit must do too.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -73,6 +73,10 @@ def run_program(steps, x, other):
 
 @settings(max_examples=150, deadline=None)
 @given(programs())
+# A reduction nested in another's loop once computed its index inside its own (empty)
+# loop, where the broadcast after it could not see it: LLVM IR that did not verify.
+@example((np.zeros((0, 0, 2), np.float32), np.zeros(2, np.float32),
+          [("reduce", 0, 0, False), ("binary", 0, "other", 0), ("reduce", 0, 2, False)]))
 def test_random_programs_match_numpy(program):
     x, other, steps = program
     check_or_raise(lambda a, b: run_program(steps, a, b), x, other, rtol=1e-5, atol=1e-6)

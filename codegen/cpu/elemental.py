@@ -343,21 +343,30 @@ def ufunc_reducer(computation) -> str | None:
     return None
 
 
-def reduce_input_index(b: ir.IRBuilder, inst: Instruction, out: Index, position: ir.Value) -> Index:
-    """The input index of reduced position ``position`` (row-major over the reduced dimensions)."""
+def reduce_input_indexer(b: ir.IRBuilder, inst: Instruction, out: Index) -> Callable[[ir.Value], Index]:
+    """The input index of each reduced position (row-major over the reduced dimensions).
+
+    Call it before the loop over positions: what it needs of ``out`` is computed here,
+    where it dominates the loop and whatever follows it (``out`` caches it for later
+    users, which a value first computed inside the loop body would not dominate)."""
     shape = inst.operands[0].type.shape
     reduced = sorted(inst.attrs["dimensions"])
     rank = len(shape)
     count = math.prod(shape[d] for d in reduced)
     if reduced == list(range(rank - len(reduced), rank)):
         # Reduced dimensions form the minor block: the input offset is linear in position.
-        base = out.linear(b) if out.shape else i64(0)
-        linear = b.add(b.mul(base, i64(count)), position) if out.shape else position
-        return Index(shape, linear=linear)
-    reduced_dims = Index([shape[d] for d in reduced], linear=position).dims(b)
-    kept = iter(out.dims(b))
-    by_dim = dict(zip(reduced, reduced_dims))
-    return Index(shape, [by_dim[d] if d in by_dim else next(kept) for d in range(rank)])
+        if not out.shape:
+            return lambda position: Index(shape, linear=position)
+        base = b.mul(out.linear(b), i64(count))
+        return lambda position: Index(shape, linear=b.add(base, position))
+    kept_dims = out.dims(b)
+
+    def index(position: ir.Value) -> Index:
+        by_dim = dict(zip(reduced, Index([shape[d] for d in reduced], linear=position).dims(b)))
+        kept = iter(kept_dims)
+        return Index(shape, [by_dim[d] if d in by_dim else next(kept) for d in range(rank)])
+
+    return index
 
 
 class ReduceStep:
@@ -440,8 +449,9 @@ def _reduce(e: Elemental, inst: Instruction, index: Index) -> object:
         b.store(init, slot)
     shape = inst.operands[0].type.shape
     count = math.prod(shape[d] for d in inst.attrs["dimensions"])
+    input_index = reduce_input_indexer(b, inst, index)
     with for_range(b, i64(0), i64(count), "r") as position:
-        source = reduce_input_index(b, inst, index, position)
+        source = input_index(position)
         elements = step.enter([e.operand(inst, i, source) for i in range(step.count)])
         accumulators = [b.load(slot, typ=t) for slot, t in zip(slots, step.accumulator_types())]
         for slot, new in zip(slots, step.combine(accumulators, elements)):
