@@ -6,7 +6,7 @@ import os
 import time
 
 from ...ir import Module
-from .jit import Compiled, compile_ir, load_blas
+from .jit import Compiled, compile_ir, install_thread_pool, load_blas
 from .pyarray import ArrayObjectLayout
 from .module import ENTRY, OBJECTS_ENTRY, EntryBuilder, Plan
 
@@ -31,6 +31,8 @@ def compile_module(module: Module, array_layout: ArrayObjectLayout | None) -> tu
     llvm_module, plan = EntryBuilder(module, threads, blas, array_layout).build()
     text = str(llvm_module)
     build_s = time.perf_counter() - start
+    if plan.uses_threads:
+        install_thread_pool()
     compiled = compile_ir(text, ENTRY, OBJECTS_ENTRY if array_layout is not None else None,
                           plan.largest_kernel_work)
     stats = {"build_llvm_ir_s": build_s, **compiled.times,

@@ -11,17 +11,19 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 import time
 from dataclasses import dataclass, field
 
 import llvmlite.binding as llvm
 
 from ..errors import CodegenError
+from . import threads
 
 # Externals generated code may call, and the libraries that provide them.  LLVM itself
 # emits memcpy/memset calls (loop idioms, large copies) that are not visible as IR
 # declarations, so these are always registered.
-_LIBC = ("memcpy", "memmove", "memset", "pthread_create", "pthread_join")
+_LIBC = ("memcpy", "memmove", "memset") + threads.PTHREAD
 _LIBM = tuple(name + suffix for name in ("sin", "cos", "tan", "cbrt", "atan2", "pow", "fmod")
               for suffix in ("", "f"))
 
@@ -43,7 +45,7 @@ def new_target_machine() -> llvm.TargetMachine:
 
 
 @functools.lru_cache(maxsize=None)
-def _register_system_symbols() -> None:
+def register_system_symbols() -> None:
     libc = ctypes.CDLL(None)
     libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
     for library, names in ((libc, _LIBC), (libm, _LIBM)):
@@ -61,7 +63,6 @@ def load_blas() -> str | None:
         import scipy_openblas32
     except ImportError:
         return None
-    import os
 
     path = os.path.join(scipy_openblas32.get_lib_dir(), f"lib{scipy_openblas32.get_library()}.so")
     # OpenBLAS reads its settings when it is loaded.  Its threads, used for the biggest dots
@@ -81,6 +82,26 @@ def load_blas() -> str | None:
     # its own), so NumPy's threading is untouched.
     ctypes.CDLL(path).scipy_openblas_set_num_threads(1)
     return path
+
+
+@functools.lru_cache(maxsize=None)
+def install_thread_pool() -> None:
+    """Compile the thread pool (``threads.py``) once per process and make ``jf_pool_run``
+    callable from generated code; a forked child forgets the parent's workers."""
+    register_system_symbols()
+    llvm.initialize_native_asmparser()  # its spin loop's pause is inline assembly
+    module = llvm.parse_assembly(str(threads.pool_module()))
+    module.verify()
+    engine = llvm.create_mcjit_compiler(module, new_target_machine())
+    engine.finalize_object()
+    llvm.add_symbol(threads.RUN, engine.get_function_address(threads.RUN))
+    after_fork = ctypes.CFUNCTYPE(None)(engine.get_function_address(threads.AFTER_FORK))
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=after_fork)
+    _POOL.extend([engine, module, after_fork])  # the code lives as long as the process
+
+
+_POOL: list = []
 
 
 @dataclass
@@ -135,7 +156,7 @@ def compile_ir(text: str, entry: str, objects_entry: str | None, largest_work: i
     ``largest_work`` (elements x inner trips of the biggest kernel) picks the small-program
     pipeline (no unrolling or interleaving) below ``SMALL_PROGRAM_WORK``.
     """
-    _register_system_symbols()
+    register_system_symbols()
     times = {}
     start = time.perf_counter()
     try:

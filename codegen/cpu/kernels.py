@@ -4,7 +4,8 @@ Every kernel is an internal function ``void k(i8** buffers, i64 begin, i64 end)`
 that computes the output elements with row-major positions in [begin, end).  The
 entry function calls it once over the whole range (LLVM then inlines it), or,
 for large kernels, through ``jf_parallel_for``, which runs chunks of the range
-on native threads (pthreads): the executable stays one native call either way.
+on the process's native thread pool (``threads.py``): the executable stays one
+native call either way.
 
 The iteration space is walked as rows x columns (columns = the minor dimension),
 so the innermost loop is a unit-stride counted loop that LLVM vectorizes; a
@@ -27,7 +28,8 @@ from .buffers import Buffer
 from .elemental import Elemental, Leaf, ReduceStep, buffer_leaf, entry_alloca, reduce_input_indexer
 from .layouts import element_offset, is_row_major, layout_of
 from .loops import Index, delinearize, for_range, i64
-from .scalars import I32, I64, PTR, element_ptr, register_type, stack_array_element, store_element
+from . import threads
+from .scalars import I32, I64, PTR, element_ptr, register_type, store_element
 
 # Largest row kept on the stack for reuse (per thread; stacks are megabytes).
 ROW_BUFFER_BYTES = 64 * 1024
@@ -36,7 +38,8 @@ ROW_BUFFER_BYTES = 64 * 1024
 COLUMN_TILE_BYTES = 8 * 1024
 
 # Below this much work (elements x inner loop trips) threads cost more than they save:
-# creating and joining a pthread is ~20-50 us.
+# handing a chunk to a pool thread and waiting for it is ~1-5 us when it spins, more if
+# it has gone to sleep.
 PARALLEL_WORK = 1 << 18
 
 KernelBody = Callable[[Elemental, Index], list]
@@ -219,69 +222,37 @@ class KernelSet:
         return fn
 
     def finish(self) -> None:
-        """Emit the thread fan-out once every parallel kernel is known."""
+        """Emit the thread fan-out once every parallel kernel is known: ``jf_parallel_for``
+        hands [0, n) to the process's thread pool (``threads.py``) as one chunk per thread,
+        each run through ``jf_dispatch``."""
         if not self.parallel_kernels:
             return
-        task = ir.LiteralStructType([I32, PTR, I64, I64])
-        worker = self._worker(task)
-        self._fan_out(task, worker)
+        dispatch = self._dispatch()
+        fn = self._parallel_for()
+        number, buffers, n = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        pool_run = _declare(self.module, threads.RUN, ir.VoidType(), [PTR, I32, PTR, I64, I32])
+        b.call(pool_run, [dispatch, number, buffers, n, ir.Constant(I32, self.threads)])
+        b.ret_void()
 
-    def _dispatch(self, b: ir.IRBuilder, number: ir.Value, args: list) -> None:
-        """Call parallel kernel ``number`` (a switch of direct calls: no function pointers)."""
-        done = b.function.append_basic_block("dispatched")
+    def _dispatch(self) -> ir.Function:
+        """``jf_dispatch(number, buffers, begin, end)``: parallel kernel ``number`` over
+        [begin, end), a switch of direct calls."""
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [I32, PTR, I64, I64]), "jf_dispatch")
+        fn.linkage = "internal"
+        number, *args = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        done = fn.append_basic_block("dispatched")
         switch = b.switch(number, done)
         for i, kernel in enumerate(self.parallel_kernels):
-            block = b.function.append_basic_block(f"kernel{i}")
+            block = fn.append_basic_block(f"kernel{i}")
             switch.add_case(ir.Constant(I32, i), block)
             b.position_at_end(block)
             b.call(kernel, args)
             b.branch(done)
         b.position_at_end(done)
-
-    def _worker(self, task: ir.Type) -> ir.Function:
-        fn = ir.Function(self.module, ir.FunctionType(PTR, [PTR]), "jf_worker")
-        fn.linkage = "internal"
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        fields = [b.load(b.gep(fn.args[0], [ir.Constant(I32, 0), ir.Constant(I32, k)], source_etype=task),
-                         typ=t) for k, t in enumerate(task.elements)]
-        self._dispatch(b, fields[0], fields[1:])
-        b.ret(ir.Constant(PTR, None))
-        return fn
-
-    def _fan_out(self, task: ir.Type, worker: ir.Function) -> None:
-        """Chunk t of [0, n) runs on thread t; chunk 0 on the caller; a failed spawn runs inline."""
-        fn = self._parallel_for()
-        number, buffers, n = fn.args
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        count = self.threads
-        tasks, threads, started = (b.alloca(ir.ArrayType(t, count)) for t in (task, I64, I32))
-        create = _declare(self.module, "pthread_create", I32, [PTR, PTR, PTR, PTR])
-        join = _declare(self.module, "pthread_join", I32, [I64, PTR])
-        chunk = b.udiv(b.add(n, i64(count - 1)), i64(count))
-        for t in range(1, count):
-            flag = stack_array_element(b, started, t)
-            b.store(ir.Constant(I32, 0), flag)
-            begin = b.mul(chunk, i64(t))
-            end = b.add(begin, chunk)
-            end = b.select(b.icmp_signed(">", end, n), n, end)
-            with b.if_then(b.icmp_signed("<", begin, end)):
-                slot = stack_array_element(b, tasks, t)
-                for k, value in enumerate([number, buffers, begin, end]):
-                    b.store(value, stack_array_element(b, slot, k))
-                handle = stack_array_element(b, threads, t)
-                failed = b.call(create, [handle, ir.Constant(PTR, None), worker, slot])
-                ok = b.icmp_signed("==", failed, ir.Constant(I32, 0))
-                b.store(b.zext(ok, I32), flag)
-                with b.if_then(b.not_(ok)):
-                    self._dispatch(b, number, [buffers, begin, end])
-        first_end = b.select(b.icmp_signed(">", chunk, n), n, chunk)
-        self._dispatch(b, number, [buffers, i64(0), first_end])
-        for t in range(1, count):
-            flag = b.load(stack_array_element(b, started, t), typ=I32)
-            with b.if_then(b.icmp_signed("!=", flag, ir.Constant(I32, 0))):
-                handle = b.load(stack_array_element(b, threads, t), typ=I64)
-                b.call(join, [handle, ir.Constant(PTR, None)])
         b.ret_void()
+        return fn
 
 
 class _RowBuffer:
