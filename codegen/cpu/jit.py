@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import importlib.util
 import os
 import time
 from dataclasses import dataclass, field
@@ -34,14 +35,14 @@ def target_machine() -> llvm.TargetMachine:
     return new_target_machine()
 
 
-def new_target_machine() -> llvm.TargetMachine:
+def new_target_machine(opt: int = 3) -> llvm.TargetMachine:
     """A target machine for the host (an execution engine owns and frees its own)."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
                                         features=llvm.get_host_cpu_features().flatten(),
-                                        opt=3, codemodel="jitdefault")
+                                        opt=opt, codemodel="jitdefault")
 
 
 @functools.lru_cache(maxsize=None)
@@ -59,27 +60,21 @@ def register_system_symbols() -> None:
 def load_blas() -> str | None:
     """Make OpenBLAS (the ``scipy-openblas32`` package) callable from JIT code; its path,
     or None when the package is missing (dots then use generated loops)."""
-    try:
-        import scipy_openblas32
-    except ImportError:
+    # Located the way the package's own get_library() does, without importing it: its
+    # import pulls in importlib.metadata, ~45 ms of every first compile with a dot.
+    spec = importlib.util.find_spec("scipy_openblas32")
+    if spec is None or not spec.submodule_search_locations:
         return None
-
-    path = os.path.join(scipy_openblas32.get_lib_dir(), f"lib{scipy_openblas32.get_library()}.so")
-    # OpenBLAS reads its settings when it is loaded.  Its threads, used for the biggest dots
-    # only, should sleep as soon as a call is done instead of spinning for ~0.1 s beside
-    # the kernels that follow (an epilogue, the next layer): a short spin, unless the user
-    # chose one.  The process environment is left as it was.
-    chosen = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
-    os.environ["OPENBLAS_THREAD_TIMEOUT"] = chosen or "4"
-    try:
-        llvm.load_library_permanently(path)
-    finally:
-        if chosen is None:
-            del os.environ["OPENBLAS_THREAD_TIMEOUT"]
-    # Kernels split a dot's rows across our own threads (kernels.gemm_kernel): each BLAS
-    # call runs on the thread that makes it, but for the biggest dots, which turn OpenBLAS's
-    # threads on around the call.  This copy of OpenBLAS is jitflow's alone (NumPy links
-    # its own), so NumPy's threading is untouched.
+    lib_dir = os.path.join(list(spec.submodule_search_locations)[0], "lib")
+    names = sorted(name for name in (os.listdir(lib_dir) if os.path.isdir(lib_dir) else ())
+                   if name.startswith("libscipy_openblas") and name.endswith((".so", ".dylib")))
+    if not names:
+        return None
+    path = os.path.join(lib_dir, names[0])
+    llvm.load_library_permanently(path)
+    # Kernels split a dot's result across our own threads (kernels.gemm_kernel): each BLAS
+    # call runs on the thread that makes it.  This copy of OpenBLAS is jitflow's alone
+    # (NumPy links its own), so NumPy's threading is untouched.
     ctypes.CDLL(path).scipy_openblas_set_num_threads(1)
     return path
 
@@ -92,7 +87,9 @@ def install_thread_pool() -> None:
     llvm.initialize_native_asmparser()  # its spin loop's pause is inline assembly
     module = llvm.parse_assembly(str(threads.pool_module()))
     module.verify()
-    engine = llvm.create_mcjit_compiler(module, new_target_machine())
+    # Spin loops and atomics gain nothing from optimization: the fast instruction selector
+    # compiles it in ~9 ms instead of ~25.
+    engine = llvm.create_mcjit_compiler(module, new_target_machine(opt=0))
     engine.finalize_object()
     llvm.add_symbol(threads.RUN, engine.get_function_address(threads.RUN))
     after_fork = ctypes.CFUNCTYPE(None)(engine.get_function_address(threads.AFTER_FORK))

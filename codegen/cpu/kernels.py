@@ -179,19 +179,21 @@ class KernelSet:
         return kept
 
     def gemm_kernel(self, inst: Instruction, lhs: Buffer, rhs: Buffer, out: Buffer,
-                    transpose: tuple[bool, bool]) -> ir.Function:
-        """A kernel computing rows [begin, end) of the dot's result (of every batch element)
-        with one single-threaded BLAS call each: threads split the rows as in any kernel.
+                    transpose: tuple[bool, bool], by_rows: bool) -> ir.Function:
+        """A kernel computing rows (or columns) [begin, end) of the dot's result, of every
+        batch element, with one single-threaded BLAS call each: threads split the result as
+        in any kernel (see ``gemm_by_rows``).
 
-        OpenBLAS's own thread pool, next to ours on few cores, hands work over by spinning
-        threads that the scheduler then time-slices: a training step took 8 or 12 or 16 ms
-        (4 ms scheduler ticks) from one call to the next.  Our threads split, BLAS runs."""
+        OpenBLAS's own threads, next to ours on few cores, hand work over by spinning for
+        ~0.1 s after a call, time-sliced against our threads: a training step took 8, 12 or
+        16 ms (4 ms scheduler ticks) from one call to the next, and a row-split dot right
+        after a threaded one ran at half speed.  So OpenBLAS runs single-threaded, always."""
         fn = ir.Function(self.module, self._kernel_type, f"jf_kernel{len(self.kernels)}")
         fn.linkage = "internal"
         self.kernels.append(fn)
         buffers, begin, end = fn.args
         b = ir.IRBuilder(fn.append_basic_block("entry"))
-        call_gemm(b, buffers, inst, lhs, rhs, out, transpose, begin, b.sub(end, begin))
+        call_gemm(b, buffers, inst, lhs, rhs, out, transpose, begin, b.sub(end, begin), by_rows)
         b.ret_void()
         return fn
 
@@ -284,25 +286,29 @@ def column_reductions(scope: Sequence[Instruction], shape: Sequence[int]) -> lis
     shape = tuple(shape)
     if not shape:
         return []
+    return [inst for inst in scope
+            if inst.opcode == "reduce" and isinstance(inst.type, TensorType) and inst.type.shape == shape
+            and inst.operands[0].type.rank - 1 not in inst.attrs["dimensions"]
+            and read_only_at_loop_index(inst, scope, shape)]
+
+
+def read_only_at_loop_index(inst: Instruction, scope: Sequence[Instruction], shape: Sequence[int]) -> bool:
+    """Whether ``scope`` (one kernel's instructions over loop ``shape``) reads ``inst`` only at
+    the loop's current index: every path from it to an output is elementwise at that shape."""
     members = set(scope)
-    users: dict[Instruction, list[Instruction]] = {}
-    for inst in scope:
-        for operand in inst.operands:
-            users.setdefault(operand, []).append(inst)
+    shape = tuple(shape)
+    verdicts: dict[Instruction, bool] = {}
 
-    def read_here(inst: Instruction) -> bool:
-        # Every path to an output is elementwise at the loop shape (or the output itself).
-        return all(user.opcode == "tuple" or (
-            user.opdef.has(Trait.ELEMENTWISE) and user.opcode != "bitcast-convert"
-            and isinstance(user.type, TensorType) and user.type.shape == shape and read_here(user))
-            for user in users.get(inst, ()) if user in members)
+    def at_index(value: Instruction) -> bool:
+        if value not in verdicts:
+            verdicts[value] = all(
+                user.opcode == "tuple" or (
+                    user.opdef.has(Trait.ELEMENTWISE) and user.opcode != "bitcast-convert"
+                    and isinstance(user.type, TensorType) and user.type.shape == shape and at_index(user))
+                for user in value.users if user in members)
+        return verdicts[value]
 
-    found = []
-    for inst in scope:
-        if (inst.opcode == "reduce" and isinstance(inst.type, TensorType) and inst.type.shape == shape
-                and inst.operands[0].type.rank - 1 not in inst.attrs["dimensions"] and read_here(inst)):
-            found.append(inst)
-    return found
+    return at_index(inst)
 
 
 def _declare(module: ir.Module, name: str, result: ir.Type, args: list[ir.Type]) -> ir.Function:
@@ -315,11 +321,10 @@ def _declare(module: ir.Module, name: str, result: ir.Type, args: list[ir.Type])
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 # Below this many multiply-adds the generated loop beats the BLAS call's overhead.
 BLAS_MIN_FLOPS = 16 ** 3
-# Multiply-adds from which a dot's rows are split across threads (~50 us on one core).
+# Multiply-adds from which a dot's result is split across threads (~50 us on one core).
 GEMM_PARALLEL_WORK = 1 << 22
-# From here (~10 ms on one core) OpenBLAS's own threads do better than split rows: they share
-# the packed operands, and one hand-over per call is nothing next to the call.
-GEMM_BLAS_THREADS_WORK = 1 << 28
+# Rows per thread below which a dot with more columns than rows is split by columns.
+GEMM_MIN_ROWS = 64
 
 
 def blas_layout(inst: Instruction, lhs: TensorType | None = None,
@@ -374,10 +379,19 @@ def wants_blas(inst: Instruction) -> bool:
     return min(m, n, k, batch) > 0 and m * n * k >= BLAS_MIN_FLOPS and max(m, n, k) < 2 ** 31
 
 
+def gemm_by_rows(inst: Instruction, threads: int) -> bool:
+    """Whether threads split a dot's result by rows (else by columns): by rows unless there
+    are too few for every thread to get a useful block while the columns are many (a thread
+    then streams only its share of B instead of all of it)."""
+    _, m, n, _ = dot_sizes(inst)
+    return m >= n or m >= GEMM_MIN_ROWS * threads
+
+
 def call_gemm(b: ir.IRBuilder, buffers: ir.Value, inst: Instruction, lhs: Buffer, rhs: Buffer,
-              out: Buffer, transpose: tuple[bool, bool], first_row: ir.Value, rows: ir.Value) -> None:
-    """One cblas_?gemm per batch element: rows [first_row, first_row + rows) of C = A @ B,
-    with transposes as flags."""
+              out: Buffer, transpose: tuple[bool, bool], first: ir.Value, count: ir.Value,
+              by_rows: bool = True) -> None:
+    """One cblas_?gemm per batch element: rows (or columns) [first, first + count) of
+    C = A @ B, with transposes as flags."""
     dtype = inst.type.dtype
     t = ir.FloatType() if dtype is DType.F32 else ir.DoubleType()
     name = "scipy_cblas_sgemm" if dtype is DType.F32 else "scipy_cblas_dgemm"
@@ -389,22 +403,24 @@ def call_gemm(b: ir.IRBuilder, buffers: ir.Value, inst: Instruction, lhs: Buffer
     ldb = k if tb else n
     a_base, b_base, c_base = (x.pointer(b, buffers) for x in (lhs, rhs, out))
     c32 = lambda v: ir.Constant(I32, v)  # noqa: E731
-    # Row r of A starts at r * k, or (stored transposed) at column r; row r of C at r * n.
-    a_skip = first_row if ta else b.mul(first_row, i64(k))
-    c_skip = b.mul(first_row, i64(n))
+    zero = i64(0)
+    if by_rows:
+        # Row r of A starts at r * k, or (stored transposed) at column r; row r of C at r * n.
+        a_skip, b_skip = first if ta else b.mul(first, i64(k)), zero
+        c_skip = b.mul(first, i64(n))
+        rows, columns = b.trunc(count, I32), c32(n)
+    else:
+        # Column j of B starts at j, or (stored transposed) at row j * k; column j of C at j.
+        a_skip, b_skip = zero, b.mul(first, i64(k)) if tb else first
+        c_skip = first
+        rows, columns = c32(m), b.trunc(count, I32)
     with for_range(b, i64(0), i64(batch), "batch") as index:
         a = element_ptr(b, a_base, b.add(b.mul(index, i64(m * k)), a_skip), dtype)
-        bb = element_ptr(b, b_base, b.mul(index, i64(k * n)), dtype)
+        bb = element_ptr(b, b_base, b.add(b.mul(index, i64(k * n)), b_skip), dtype)
         c = element_ptr(b, c_base, b.add(b.mul(index, i64(m * n)), c_skip), dtype)
         b.call(gemm, [c32(ROW_MAJOR), c32(TRANS if ta else NO_TRANS), c32(TRANS if tb else NO_TRANS),
-                      b.trunc(rows, I32), c32(n), c32(k), ir.Constant(t, 1.0), a, c32(lda), bb, c32(ldb),
+                      rows, columns, c32(k), ir.Constant(t, 1.0), a, c32(lda), bb, c32(ldb),
                       ir.Constant(t, 0.0), c, c32(n)])
-
-
-def blas_threads(b: ir.IRBuilder, count: int) -> None:
-    """Set how many threads jitflow's OpenBLAS runs a call on (see ``jit.load_blas``)."""
-    set_threads = _declare(b.module, "scipy_openblas_set_num_threads", ir.VoidType(), [I32])
-    b.call(set_threads, [ir.Constant(I32, count)])
 
 
 def matrix_order(inst: Instruction, operand: int) -> list[int]:

@@ -341,14 +341,10 @@ class EntryBuilder:
         # gemm writes row-major; another destination layout gets a relayout copy after it.
         result = target if is_row_major(target.type) else self.temporary(row_major(inst.type))
         batch, m, n, k = kernels.dot_sizes(inst)
-        gemm = self.kernels.gemm_kernel(inst, lhs, rhs, result, layout)
-        work = batch * m * n * k
-        if self.kernels.threads > 1 and work >= kernels.GEMM_BLAS_THREADS_WORK:
-            kernels.blas_threads(self.b, self.kernels.threads)
-            self.b.call(gemm, [self.buffers, i64(0), i64(m)])
-            kernels.blas_threads(self.b, 1)
-        else:
-            self.kernels.run(self.b, self.buffers, gemm, m, work, kernels.GEMM_PARALLEL_WORK)
+        by_rows = kernels.gemm_by_rows(inst, self.kernels.threads)
+        gemm = self.kernels.gemm_kernel(inst, lhs, rhs, result, layout, by_rows)
+        self.kernels.run(self.b, self.buffers, gemm, m if by_rows else n, batch * m * n * k,
+                         kernels.GEMM_PARALLEL_WORK)
         self.copy(result, target)
         self.uses_blas = True
         return target
