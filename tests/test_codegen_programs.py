@@ -341,6 +341,79 @@ def test_big_dots_split_across_threads(dtype, case):
                               rtol=1e-4 if dtype is DType.F32 else 1e-12)
 
 
+def _jit_stats(fn, *args):
+    import jitflow
+
+    compiled = jitflow.jit(fn)
+    return compiled(*args), compiled.compile(*args).stats
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64), ids=str)
+@pytest.mark.parametrize("shape", [(300, 257, 129), (513, 64, 700), (64, 300, 5000)], ids=str)
+def test_dot_epilogue_runs_on_each_block_of_rows(dtype, shape):
+    """matmul + bias + relu: the epilogue runs inside the dot's row-split kernel, straight
+    into the output (split by columns, the last shape keeps it as a kernel of its own)."""
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    a, w, bias = (rng.standard_normal(s).astype(dtype) for s in ((m, k), (k, n), (n,)))
+    got, stats = _jit_stats(lambda a, w, bias: np.maximum(a @ w + bias, 0.0), a, w, bias)
+    np.testing.assert_allclose(got, np.maximum(a @ w + bias, 0.0), rtol=1e-4, atol=1e-4)
+    by_rows = m >= n or m >= 64 * host_threads()
+    assert stats["dot_epilogues"] == (1 if by_rows else 0)
+
+
+def test_dot_epilogue_keeps_the_pre_activation_for_other_users():
+    """An MLP layer whose pre-activation the backward pass reads again: the bias add (a lone
+    elementwise op) runs per block of rows; the dot's result stays readable afterwards."""
+    rng = np.random.default_rng(1)
+    a, w, bias = (rng.standard_normal(s).astype(np.float32) for s in ((512, 300), (300, 256), (256,)))
+
+    def layer(a, w, bias):
+        z = a @ w
+        h = z + bias
+        return h, np.maximum(h, 0.0), z.sum(axis=0), (z * 2).T
+
+    got, stats = _jit_stats(layer, a, w, bias)
+    for g, want in zip(got, layer(a, w, bias)):
+        np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-3)
+    assert stats["dot_epilogues"] >= 1
+
+
+@pytest.mark.parametrize("fn", [lambda a, w: (a @ w).T + 1.0, lambda a, w: (a @ w) - (a @ w).sum(axis=0),
+                                lambda a, w: (a @ w) * (a @ w)[::-1]], ids=["transpose", "column-sum", "reverse"])
+def test_dot_epilogue_reading_other_rows_is_not_moved_into_the_dot(fn):
+    """A transpose, a column sum or a reversal of the dot reads rows another thread computes:
+    it runs after the whole dot.  (Several inputs: a stale buffer must not pass for a result.)"""
+    import jitflow
+
+    compiled = jitflow.jit(fn)
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        a, w = (rng.standard_normal(s).astype(np.float32) for s in ((400, 200), (200, 400)))
+        np.testing.assert_allclose(compiled(a, w), fn(a, w), rtol=1e-4, atol=1e-3)
+    assert compiled.compile(a, w).stats["dot_epilogues"] == 0
+
+
+def test_dot_epilogue_never_writes_what_the_dot_still_reads():
+    """The dot's right operand (read by every thread) dies at the dot while its result lives
+    on, so the planner gives the epilogue's result that operand's buffer: such an epilogue
+    must run after the whole dot."""
+    import jitflow
+
+    rng = np.random.default_rng(3)
+    w0, w1 = (rng.standard_normal(s).astype(np.float32) * 0.1 for s in ((400, 300), (300, 300)))
+
+    def chain(x, w0, w1):
+        z = x @ np.exp(w0)
+        a = np.tanh(z) * 2.0
+        return (a @ w1).sum(axis=1) + z.sum(axis=1)
+
+    compiled = jitflow.jit(chain)
+    for seed in range(4):
+        x = np.random.default_rng(seed).standard_normal((300, 400)).astype(np.float32)
+        np.testing.assert_allclose(compiled(x, w0, w1), chain(x, w0, w1), rtol=1e-4, atol=1e-3)
+
+
 def test_dot_into_wider_type_uses_loops():
     module, b = entry("widen")
     x = b.parameter(TensorType(DType.F32, (20, 30)))

@@ -39,6 +39,11 @@ class Buffer:
     def nbytes(self) -> int:
         return self.type.nbytes
 
+    def overlaps(self, other: Buffer) -> bool:
+        """Whether the two may share bytes (constants are never written, so never do)."""
+        return (self.constant is None and other.constant is None and self.slot == other.slot
+                and self.offset < other.offset + other.nbytes and other.offset < self.offset + self.nbytes)
+
 
 def leaves(value) -> list[Buffer]:
     """The buffers of a value (a Buffer or nested tuples of them), in order."""

@@ -197,6 +197,19 @@ class KernelSet:
         b.ret_void()
         return fn
 
+    def rows_then(self, rows: ir.Function, then: ir.Function, columns: int) -> ir.Function:
+        """A kernel over rows [begin, end) that runs ``rows`` on them, then ``then`` (a loop
+        kernel over elements) on the same rows' elements, while they are in cache."""
+        fn = ir.Function(self.module, self._kernel_type, f"jf_kernel{len(self.kernels)}")
+        fn.linkage = "internal"
+        self.kernels.append(fn)
+        buffers, begin, end = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        b.call(rows, [buffers, begin, end])
+        b.call(then, [buffers, b.mul(begin, i64(columns)), b.mul(end, i64(columns))])
+        b.ret_void()
+        return fn
+
     def run(self, b: ir.IRBuilder, buffers: ir.Value, kernel: ir.Function, size: int, work: int,
             parallel_work: int = PARALLEL_WORK) -> None:
         """Call ``kernel`` over [0, size) from the entry: directly, or on threads if it is big

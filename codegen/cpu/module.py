@@ -30,7 +30,7 @@ from typing import Callable, Sequence, Union
 
 from llvmlite import ir
 
-from ...ir import Computation, Instruction, Module, TensorType, TupleType, Type
+from ...ir import Computation, Instruction, Module, TensorType, Trait, TupleType, Type
 from ..errors import reject_custom_calls
 from . import kernels
 from .buffers import Buffer, leaves
@@ -65,9 +65,26 @@ _DEFERRED = frozenset({"broadcast", "iota"})
 # from it lazily where they are used (broadcast): reading them reads the operand.
 _ALIASING_OR_LAZY = frozenset({"broadcast", "transpose", "reshape", "bitcast", "tuple",
                                "get-tuple-element", "copy"})
+def _emits_no_code(inst: Instruction) -> bool:
+    return inst.opcode == "constant" or inst.opcode in _DEFERRED
+
+
 # Kernel producers that can write straight into an output buffer.
 _NOT_KERNELS = frozenset({"parameter", "constant", "tuple", "get-tuple-element", "while",
                           "conditional", "call"})
+
+
+@dataclass
+class LoopNest:
+    """One kernel's loop nest before it is built: the instructions computed inside, the
+    buffers read (by the instruction standing for them), the buffers stored, the values
+    stored at an index, and what the instruction it computes evaluates to."""
+
+    scope: list[Instruction]
+    inputs: dict[Instruction, Buffer]
+    outputs: list[Buffer]
+    body: Callable[[Elemental, Index], list]
+    value: Value
 
 
 @dataclass
@@ -81,6 +98,7 @@ class Plan:
     workspace_bytes: int
     kernel_count: int
     uses_blas: bool
+    dot_epilogues: int  # instructions run on each block of a dot's rows as it is computed
     uses_threads: bool
     stack_workspace: bool
     largest_kernel_work: int
@@ -102,6 +120,7 @@ class EntryBuilder:
         self.hlo = module
         self.blas = blas
         self.uses_blas = False
+        self.dot_epilogues = 0
         self.llvm = ir.Module(name=module.name)
         self.kernels = kernels.KernelSet(self.llvm, threads)
         entry = module.entry
@@ -121,6 +140,7 @@ class EntryBuilder:
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
         self._destinations: dict[Instruction, Buffer] = {}
         self._emitting: list[tuple[Computation, bool]] = []  # (computation, is a loop body)
+        self._values: list[dict[Instruction, Value]] = []     # their values so far
 
     # -- the whole program ------------------------------------------------------------
 
@@ -154,7 +174,7 @@ class EntryBuilder:
         names = [f"%{p.name}" + (f"[{i}]" if isinstance(p.type, TupleType) else "")
                  for p in entry.parameters for i in range(len(flatten_types(p.type)))]
         plan = Plan(self.input_types, names, self.output_types, _tree(entry.result_type, [0]),
-                    self.workspace_bytes, len(self.kernels.kernels), self.uses_blas,
+                    self.workspace_bytes, len(self.kernels.kernels), self.uses_blas, self.dot_epilogues,
                     bool(self.kernels.parallel_kernels), stack_workspace, self.kernels.largest_work)
         return self.llvm, plan
 
@@ -237,8 +257,8 @@ class EntryBuilder:
         identity = tuple(range(source.type.rank))
         detached = Instruction("relayout", "transpose", (placeholder,), target.type,
                                {"dimensions": identity})
-        self._kernel([detached], {placeholder: source}, [target],
-                     lambda e, index: [e.value(detached, index)])
+        self._kernel(LoopNest([detached], {placeholder: source}, [target],
+                              lambda e, index: [e.value(detached, index)], target))
 
     def _transpose(self, inst: Instruction, operands: list[Value]) -> Value:
         """A transpose whose result layout walks memory as its operand lies is a bitcast: the
@@ -262,25 +282,33 @@ class EntryBuilder:
         buffers this code owns (so a state element may be updated in place)."""
         values: dict[Instruction, Value] = {}
         self._emitting.append((computation, loop_body))
+        self._values.append(values)
         for inst in computation.instructions:
+            if inst in values:  # computed inside the dot before it (see ``_dot``)
+                continue
             if inst.opcode == "parameter":
                 values[inst] = args[inst.attrs["parameter_number"]]
                 continue
             handler = SEQUENTIAL.get(inst.opcode, EntryBuilder._elemental_kernel)
             values[inst] = handler(self, inst, [values[o] for o in inst.operands])
         self._emitting.pop()
+        self._values.pop()
         return values[computation.root]
 
     def _elemental_kernel(self, inst: Instruction, operands: list[Value], defer: bool = True) -> Value:
         """One loop nest computing ``inst`` from its operands (deferred ones recomputed inline)."""
         if defer and inst.opcode in _DEFERRED:
             return Deferred(inst, tuple(operands))
+        nest = self._elemental_nest(inst, operands)
+        self._kernel(nest)
+        return nest.value
+
+    def _elemental_nest(self, inst: Instruction, operands: list[Value]) -> LoopNest:
         target = self.destination(inst)
         scope = [inst]
         inputs: dict[Instruction, Buffer] = {}
         self._gather(inst, operands, scope, inputs)
-        self._kernel(scope, inputs, leaves(target), lambda e, index: _as_list(e.value(inst, index)))
-        return target
+        return LoopNest(scope, inputs, leaves(target), lambda e, index: _as_list(e.value(inst, index)), target)
 
     def _gather(self, inst: Instruction, operands: Sequence[Value], scope: list, inputs: dict) -> None:
         """The buffers a kernel for ``inst`` reads, looking through deferred operands."""
@@ -293,12 +321,19 @@ class EntryBuilder:
             else:
                 inputs[operand] = self.buffer(value)
 
-    def _kernel(self, scope: list[Instruction], inputs: dict[Instruction, Buffer], outputs: list[Buffer],
-                body: Callable[[Elemental, Index], list]) -> None:
-        shape = outputs[0].type.shape
+    def _kernel(self, nest: LoopNest) -> None:
+        built = self._loop_kernel(nest)
+        if built is not None:
+            fn, size, work = built
+            self.kernels.run(self.b, self.buffers, fn, size, work)
+
+    def _loop_kernel(self, nest: LoopNest) -> tuple[ir.Function, int, int] | None:
+        """The kernel function of ``nest``, its element count and work (None if empty)."""
+        scope, inputs = nest.scope, nest.inputs
+        shape = nest.outputs[0].type.shape
         size = math.prod(shape)
         if size == 0:
-            return
+            return None
         # Broadcasts of computed row values (reductions) are computed once per row; a plain
         # load is left to LLVM, so that elementwise kernels keep their flat loop.
         per_row = [inst for inst in row_broadcasts(scope, shape)
@@ -307,27 +342,40 @@ class EntryBuilder:
         reused = row_reused_values(scope, shape, per_row)
         # A reduction behind a per-row value would be needed before the tile is done.
         column_reduces = [] if per_row else kernels.column_reductions(scope, shape)
-        fn = self.kernels.loop_kernel(shape, inputs, outputs, body, nested, per_row, reused, column_reduces)
-        self.kernels.run(self.b, self.buffers, fn, size, size * _inner_trips(scope))
+        fn = self.kernels.loop_kernel(shape, inputs, nest.outputs, nest.body, nested, per_row, reused,
+                                      column_reduces)
+        return fn, size, size * _inner_trips(scope)
 
     def _fusion(self, inst: Instruction, operands: list[Value]) -> Value:
+        nest = self._fusion_nest(inst, operands)
+        if nest is not None:
+            self._kernel(nest)
+            return nest.value
+        # A multi-output fusion whose elements differ in shape: one loop nest per element.
         computation = inst.called[0]
         inputs = {p: self.buffer(operands[p.attrs["parameter_number"]]) for p in computation.parameters}
         scope = [i for i in computation.instructions if i.opcode != "parameter"]
         target = self.destination(inst)
-        root = computation.root
-        if root.opcode == "tuple" and _same_shaped_arrays(root.operands):
-            # Multi-output fusion: one loop nest stores every element (inputs read once).
-            self._kernel(scope, inputs, leaves(target),
-                         lambda e, index: [e.value(element, index) for element in root.operands])
-        elif root.opcode == "tuple":
-            # Elements differ in shape: one loop nest per element.
-            for element, buffer in zip(root.operands, target):
-                self._kernel(scope, inputs, leaves(buffer),
-                             (lambda x: lambda e, index: _as_list(e.value(x, index)))(element))
-        else:
-            self._kernel(scope, inputs, leaves(target), lambda e, index: _as_list(e.value(root, index)))
+        for element, buffer in zip(computation.root.operands, target):
+            self._kernel(LoopNest(scope, inputs, leaves(buffer),
+                                  (lambda x: lambda e, index: _as_list(e.value(x, index)))(element), buffer))
         return target
+
+    def _fusion_nest(self, inst: Instruction, operands: list[Value]) -> LoopNest | None:
+        """The one loop nest of a fusion (a multi-output one stores every element in it, its
+        inputs read once); None if its outputs differ in shape."""
+        computation = inst.called[0]
+        root = computation.root
+        if root.opcode == "tuple" and not _same_shaped_arrays(root.operands):
+            return None
+        inputs = {p: self.buffer(operands[p.attrs["parameter_number"]]) for p in computation.parameters}
+        scope = [i for i in computation.instructions if i.opcode != "parameter"]
+        target = self.destination(inst)
+        if root.opcode == "tuple":
+            body = lambda e, index: [e.value(element, index) for element in root.operands]  # noqa: E731
+        else:
+            body = lambda e, index: _as_list(e.value(root, index))  # noqa: E731
+        return LoopNest(scope, inputs, leaves(target), body, target)
 
     def _dot(self, inst: Instruction, operands: list[Value]) -> Value:
         if not (self.blas and kernels.wants_blas(inst)):
@@ -343,11 +391,59 @@ class EntryBuilder:
         batch, m, n, k = kernels.dot_sizes(inst)
         by_rows = kernels.gemm_by_rows(inst, self.kernels.threads)
         gemm = self.kernels.gemm_kernel(inst, lhs, rhs, result, layout, by_rows)
+        epilogue = self._epilogue(inst, result, (lhs, rhs)) if by_rows and batch == 1 and result is target else None
+        if epilogue is not None:
+            # Each thread runs the epilogue over its own rows right after computing them,
+            # while they are still in its cache (XLA's dot output fusion, at row granularity).
+            follower, nest, (fn, _, _) = epilogue
+            gemm = self.kernels.rows_then(gemm, fn, n)
+            self._values[-1][follower] = nest.value
+            self.dot_epilogues += 1
         self.kernels.run(self.b, self.buffers, gemm, m if by_rows else n, batch * m * n * k,
                          kernels.GEMM_PARALLEL_WORK)
         self.copy(result, target)
         self.uses_blas = True
         return target
+
+    def _epilogue(self, dot: Instruction, result: Buffer, operands: tuple) -> tuple | None:
+        """The instruction right after ``dot`` as a loop nest that can run on each block of the
+        dot's rows as soon as it is computed, or None: an elementwise op or a fusion with the
+        dot's shape that reads the dot only at the index it computes, and writes no buffer the
+        dot reads (another thread may still be reading it)."""
+        computation = self._emitting[-1][0]
+        values = self._values[-1]
+        following = iter(computation.instructions[computation.instructions.index(dot) + 1:])
+        follower = next(following, None)
+        # Constants and broadcasts in between emit no code: evaluated now, as they would be.
+        while follower is not None and _emits_no_code(follower) and dot not in follower.operands:
+            values[follower] = SEQUENTIAL.get(follower.opcode, EntryBuilder._elemental_kernel)(
+                self, follower, [values[o] for o in follower.operands])
+            follower = next(following, None)
+        if follower is None or dot not in follower.operands or follower.opcode in _DEFERRED:
+            return None
+        operands_of = [result if o is dot else values.get(o) for o in follower.operands]
+        if any(v is None for v in operands_of):
+            return None
+        # The leaves through which the loop nest reads the dot.
+        if follower.opcode == "fusion":
+            reads = [p for p in follower.called[0].parameters
+                     if follower.operands[p.attrs["parameter_number"]] is dot]
+            nest = self._fusion_nest(follower, operands_of)
+        elif follower.opcode not in SEQUENTIAL and follower.opdef.has(Trait.ELEMENTWISE):
+            reads = [dot]
+            nest = self._elemental_nest(follower, operands_of)
+        else:
+            return None
+        if nest is None or any(out.type.shape != dot.type.shape for out in nest.outputs):
+            return None
+        if not all(kernels.read_only_at_loop_index(leaf, nest.scope, dot.type.shape) for leaf in reads):
+            return None
+        if any(out.overlaps(source) for out in nest.outputs for source in operands):
+            return None
+        if any(result.overlaps(buffer) for leaf, buffer in nest.inputs.items() if leaf not in reads):
+            return None
+        built = self._loop_kernel(nest)
+        return (follower, nest, built) if built is not None else None
 
     def _matrix_order(self, inst: Instruction, number: int, value: Buffer) -> Buffer:
         """Copy a dot operand into (batch, free, contracting) / (batch, contracting, free) order."""
@@ -356,8 +452,8 @@ class EntryBuilder:
         target = self.temporary(kernels.permuted(operand.type, permutation))
         detached = Instruction(f"{operand.name}.matrix", "transpose", (operand,), target.type,
                                {"dimensions": tuple(permutation)})
-        self._kernel([detached], {operand: value}, [target],
-                     lambda e, index: [e.value(detached, index)])
+        self._kernel(LoopNest([detached], {operand: value}, [target],
+                              lambda e, index: [e.value(detached, index)], target))
         return target
 
     # -- control flow ------------------------------------------------------------------
