@@ -27,6 +27,7 @@ GIL) or a nested one runs its chunks itself.  A forked child starts with no work
 from __future__ import annotations
 
 import platform
+from typing import Callable
 
 from llvmlite import ir
 
@@ -138,8 +139,9 @@ class _Pool:
         b.branch(loop)
         b.position_at_end(done)
 
-    def _wait(self, b: ir.IRBuilder, fn: ir.Function, ready: callable, spins: int,
-              before_sleep: callable, condition: ir.GlobalVariable, after_sleep: callable) -> None:
+    def _wait(self, b: ir.IRBuilder, fn: ir.Function, ready: Callable[[ir.IRBuilder], ir.Value], spins: int,
+              before_sleep: Callable[[ir.IRBuilder], object], condition: ir.GlobalVariable,
+              after_sleep: Callable[[ir.IRBuilder], object]) -> None:
         """Spin up to ``spins`` rounds until ``ready(b)``; then sleep on ``condition`` until it is,
         announcing the sleep with ``before_sleep`` (under the mutex, before the last check)."""
         entry = b.block
