@@ -670,22 +670,48 @@ class _Planner:
 
     def _sort_topologically(self) -> None:
         """Restore define-before-use (a fusion sits where its last member was; an outside
-        user of an earlier member may have come before it), keeping the order otherwise."""
+        user of an earlier member may have come before it), keeping the order otherwise,
+        except that a dot's elementwise epilogue comes right after the dot as soon as its
+        other operands are there: a backend can then run it on each block of the dot's
+        result as the block is computed (the CPU backend does)."""
         instructions = self.computation.instructions
         order = {inst: k for k, inst in enumerate(instructions)}
         waiting = {inst: len(set(inst.operands)) for inst in instructions}
         ready = [(order[i], i.name, i) for i in instructions if waiting[i] == 0]
         heapq.heapify(ready)
         result = []
-        while ready:
-            _, _, inst = heapq.heappop(ready)
+        placed: set[Instruction] = set()
+
+        def place(inst: Instruction) -> list[Instruction]:
             result.append(inst)
+            placed.add(inst)
+            now_ready = []
             for user in inst.users:
                 waiting[user] -= 1
                 if waiting[user] == 0:
                     heapq.heappush(ready, (order[user], user.name, user))
+                    now_ready.append(user)
+            return now_ready
+
+        while ready:
+            _, _, inst = heapq.heappop(ready)
+            if inst in placed:
+                continue
+            now_ready = place(inst)
+            if inst.opcode == "dot":
+                epilogues = sorted((u for u in now_ready if _is_epilogue_of(u, inst)), key=order.__getitem__)
+                if epilogues:
+                    place(epilogues[0])
         assert len(result) == len(instructions), "fusion left a cycle"
         instructions[:] = result
+
+
+def _is_epilogue_of(inst: Instruction, dot: Instruction) -> bool:
+    """An elementwise op or a fusion computing arrays of the dot's shape from it."""
+    if inst.opcode != "fusion" and not inst.opdef.has(Trait.ELEMENTWISE):
+        return False
+    results = inst.type.elements if not isinstance(inst.type, TensorType) else (inst.type,)
+    return all(isinstance(t, TensorType) and t.shape == dot.type.shape for t in results)
 
 
 def fusion_count(module: Module) -> int:
