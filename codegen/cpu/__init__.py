@@ -37,7 +37,8 @@ def compile_module(module: Module, array_layout: ArrayObjectLayout | None) -> tu
                           plan.largest_kernel_work)
     stats = {"build_llvm_ir_s": build_s, **compiled.times,
              "kernel_count": plan.kernel_count, "threads": threads if plan.uses_threads else 1,
-             "uses_blas": plan.uses_blas, "dot_epilogues": plan.dot_epilogues, "workspace_bytes": plan.workspace_bytes,
+             "uses_blas": plan.uses_blas, "dot_epilogues": plan.dot_epilogues,
+             "workspace_bytes": plan.workspace_bytes,
              "input_bytes": sum(t.nbytes for t in plan.inputs),
              "output_bytes": sum(t.nbytes for t in plan.outputs)}
     return compiled, plan, stats

@@ -65,10 +65,6 @@ _DEFERRED = frozenset({"broadcast", "iota"})
 # from it lazily where they are used (broadcast): reading them reads the operand.
 _ALIASING_OR_LAZY = frozenset({"broadcast", "transpose", "reshape", "bitcast", "tuple",
                                "get-tuple-element", "copy"})
-def _emits_no_code(inst: Instruction) -> bool:
-    return inst.opcode == "constant" or inst.opcode in _DEFERRED
-
-
 # Kernel producers that can write straight into an output buffer.
 _NOT_KERNELS = frozenset({"parameter", "constant", "tuple", "get-tuple-element", "while",
                           "conditional", "call"})
@@ -391,7 +387,8 @@ class EntryBuilder:
         batch, m, n, k = kernels.dot_sizes(inst)
         by_rows = kernels.gemm_by_rows(inst, self.kernels.threads)
         gemm = self.kernels.gemm_kernel(inst, lhs, rhs, result, layout, by_rows)
-        epilogue = self._epilogue(inst, result, (lhs, rhs)) if by_rows and batch == 1 and result is target else None
+        fusable = by_rows and batch == 1 and result is target
+        epilogue = self._epilogue(inst, result, (lhs, rhs)) if fusable else None
         if epilogue is not None:
             # Each thread runs the epilogue over its own rows right after computing them,
             # while they are still in its cache (XLA's dot output fusion, at row granularity).
@@ -569,6 +566,11 @@ class EntryBuilder:
 
     def _call(self, inst: Instruction, operands: list[Value]) -> Value:
         return self.emit(inst.called[0], operands)
+
+
+def _emits_no_code(inst: Instruction) -> bool:
+    """Constants become globals and broadcasts are computed where they are read."""
+    return inst.opcode == "constant" or inst.opcode in _DEFERRED
 
 
 def _as_list(value: object) -> list:

@@ -71,7 +71,8 @@ class _Pool:
         self.ready = self._global("jf_pool_ready", I32)  # mutex and conditions initialized
         sync = ir.ArrayType(ir.IntType(8), SYNC_BYTES)
         self.mutex, self.work_posted, self.all_done = (
-            self._global(name, sync, align=16) for name in ("jf_pool_mutex", "jf_pool_work", "jf_pool_done_cond"))
+            self._global(name, sync, align=16)
+            for name in ("jf_pool_mutex", "jf_pool_work", "jf_pool_done_cond"))
         declare = lambda name, result, args: ir.Function(m, ir.FunctionType(result, args), name)  # noqa: E731
         self.pthread_create = declare("pthread_create", I32, [PTR, PTR, PTR, PTR])
         self.pthread_detach = declare("pthread_detach", I32, [I64])
@@ -197,7 +198,8 @@ class _Pool:
             b.call(dispatch, [b.load(self.number, typ=I32), b.load(self.buffers, typ=PTR), begin, end])
         finished = b.add(b.atomic_rmw("add", self.done, ir.Constant(I32, 1), "seq_cst"), ir.Constant(I32, 1))
         last = b.icmp_unsigned("==", finished, count)
-        with b.if_then(b.and_(last, b.icmp_unsigned("!=", self._load(b, self.caller_waiting), ir.Constant(I32, 0)))):
+        caller_sleeps = b.icmp_unsigned("!=", self._load(b, self.caller_waiting), ir.Constant(I32, 0))
+        with b.if_then(b.and_(last, caller_sleeps)):
             b.call(self.lock, [self.mutex])
             b.call(self.signal, [self.all_done])
             b.call(self.unlock, [self.mutex])
@@ -220,11 +222,13 @@ class _Pool:
         return fn
 
     def _run(self) -> None:
-        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [self.dispatch_type.as_pointer(), I32, PTR, I64, I32]), RUN)
+        signature = [self.dispatch_type.as_pointer(), I32, PTR, I64, I32]
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), signature), RUN)
         dispatch, number, buffers, size, chunks = fn.args
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         zero, one = ir.Constant(I32, 0), ir.Constant(I32, 1)
-        chunks = b.select(b.icmp_unsigned(">", chunks, ir.Constant(I32, 0xFFFF)), ir.Constant(I32, 0xFFFF), chunks)
+        most = ir.Constant(I32, 0xFFFF)  # the claim word's 16-bit fields
+        chunks = b.select(b.icmp_unsigned(">", chunks, most), most, chunks)
         owned = b.extract_value(b.cmpxchg(self.busy, zero, one, "acquire", "monotonic"), 1)
         alone = b.or_(b.not_(owned), b.icmp_unsigned("<=", chunks, one))
         with b.if_else(alone) as (inline, pooled):
@@ -263,11 +267,11 @@ class _Pool:
     def _start_workers(self, b: ir.IRBuilder, fn: ir.Function, wanted: ir.Value) -> None:
         """Create workers until there are ``wanted`` (at most MAX_WORKERS); a failed create
         just leaves fewer (the caller claims what nobody else does)."""
+        null = ir.Constant(PTR, None)
         wanted = b.select(b.icmp_unsigned(">", wanted, ir.Constant(I32, MAX_WORKERS)),
                           ir.Constant(I32, MAX_WORKERS), wanted)
         with b.if_then(b.icmp_unsigned("<", b.load(self.workers, typ=I32), wanted)):
             with b.if_then(b.icmp_unsigned("==", b.load(self.ready, typ=I32), ir.Constant(I32, 0))):
-                null = ir.Constant(PTR, None)
                 b.call(self.mutex_init, [self.mutex, null])
                 b.call(self.cond_init, [self.work_posted, null])
                 b.call(self.cond_init, [self.all_done, null])
@@ -281,7 +285,7 @@ class _Pool:
             b.position_at_end(check)
             b.cbranch(b.icmp_unsigned("<", b.load(self.workers, typ=I32), wanted), spawn, done)
             b.position_at_end(spawn)
-            failed = b.call(self.pthread_create, [handle, ir.Constant(PTR, None), self.worker, ir.Constant(PTR, None)])
+            failed = b.call(self.pthread_create, [handle, null, self.worker, null])
             b.cbranch(b.icmp_signed("==", failed, ir.Constant(I32, 0)), spawned, done)
             b.position_at_end(spawned)
             b.call(self.pthread_detach, [b.load(handle, typ=I64)])
