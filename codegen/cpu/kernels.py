@@ -37,9 +37,10 @@ ROW_BUFFER_BYTES = 64 * 1024
 # segment stay in L1 while the reduced positions stream by.
 COLUMN_TILE_BYTES = 8 * 1024
 
-# Below this much work (elements x inner loop trips) threads cost more than they save:
-# handing a chunk to a pool thread and waiting for it is ~1-5 us when it spins, more if
-# it has gone to sleep.
+# Below this much work (elements x inner loop trips) threads cost more than they save.
+# Handing chunks to a spinning pool worker costs ~1-5 us; smaller kernels also stay
+# inlined in the entry, where their loops have constant bounds: splitting every (256, 512)
+# elementwise kernel of an MLP step made its compile 35% slower for ~1% of run time.
 PARALLEL_WORK = 1 << 18
 
 KernelBody = Callable[[Elemental, Index], list]
@@ -334,8 +335,8 @@ def _declare(module: ir.Module, name: str, result: ir.Type, args: list[ir.Type])
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 # Below this many multiply-adds the generated loop beats the BLAS call's overhead.
 BLAS_MIN_FLOPS = 16 ** 3
-# Multiply-adds from which a dot's result is split across threads (~50 us on one core).
-GEMM_PARALLEL_WORK = 1 << 22
+# Multiply-adds from which a dot's result is split across threads (~15 us on one core).
+GEMM_PARALLEL_WORK = 1 << 20
 # Rows per thread below which a dot with more columns than rows is split by columns.
 GEMM_MIN_ROWS = 64
 
