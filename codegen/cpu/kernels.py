@@ -57,6 +57,13 @@ class KernelSet:
         self.largest_work = 0
         self._kernel_type = ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
 
+    def _new_kernel(self) -> tuple[ir.Function, ir.IRBuilder]:
+        """An empty ``void jf_kernelN(i8** buffers, i64 begin, i64 end)`` and a builder at its entry."""
+        fn = ir.Function(self.module, self._kernel_type, f"jf_kernel{len(self.kernels)}")
+        fn.linkage = "internal"
+        self.kernels.append(fn)
+        return fn, ir.IRBuilder(fn.append_basic_block("entry"))
+
     def loop_kernel(self, shape: Sequence[int], inputs: dict[Instruction, Buffer],
                     outputs: Sequence[Buffer], body: KernelBody, nested: bool,
                     per_row: Sequence[Instruction] = (),
@@ -74,11 +81,8 @@ class KernelSet:
         ``column_reduces`` (see ``column_reductions``) are accumulated for a tile of columns
         before the column loop reads them.
         """
-        fn = ir.Function(self.module, self._kernel_type, f"jf_kernel{len(self.kernels)}")
-        fn.linkage = "internal"
-        self.kernels.append(fn)
+        fn, b = self._new_kernel()
         buffers, begin, end = fn.args
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
         leaves: dict[Instruction, Leaf] = {
             inst: buffer_leaf(b, buffer.pointer(b, buffers), buffer.type) for inst, buffer in inputs.items()}
         out_pointers = [o.pointer(b, buffers) for o in outputs]
@@ -189,11 +193,8 @@ class KernelSet:
         ~0.1 s after a call, time-sliced against our threads: a training step took 8, 12 or
         16 ms (4 ms scheduler ticks) from one call to the next, and a row-split dot right
         after a threaded one ran at half speed.  So OpenBLAS runs single-threaded, always."""
-        fn = ir.Function(self.module, self._kernel_type, f"jf_kernel{len(self.kernels)}")
-        fn.linkage = "internal"
-        self.kernels.append(fn)
+        fn, b = self._new_kernel()
         buffers, begin, end = fn.args
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
         call_gemm(b, buffers, inst, lhs, rhs, out, transpose, begin, b.sub(end, begin), by_rows)
         b.ret_void()
         return fn
@@ -201,11 +202,8 @@ class KernelSet:
     def rows_then(self, rows: ir.Function, then: ir.Function, columns: int) -> ir.Function:
         """A kernel over rows [begin, end) that runs ``rows`` on them, then ``then`` (a loop
         kernel over elements) on the same rows' elements, while they are in cache."""
-        fn = ir.Function(self.module, self._kernel_type, f"jf_kernel{len(self.kernels)}")
-        fn.linkage = "internal"
-        self.kernels.append(fn)
+        fn, b = self._new_kernel()
         buffers, begin, end = fn.args
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
         b.call(rows, [buffers, begin, end])
         b.call(then, [buffers, b.mul(begin, i64(columns)), b.mul(end, i64(columns))])
         b.ret_void()
