@@ -15,6 +15,7 @@ import datetime
 import json
 import math
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import peers  # noqa: E402
+import workloads  # noqa: E402
 
 ORDER = ["W1", "W2", "W3", "W4", "W4b", "W5", "W6", "W7", "W8", "W9"]
 TITLES = {"W1": "W1 gelu 8M (f32)", "W2": "W2 softmax 4096x1024", "W3": "W3 layernorm 4096x1024",
@@ -44,39 +46,121 @@ def log(msg):
     print(f"[bench] {time.perf_counter() - _T0:.1f}s {msg}", file=sys.stderr, flush=True)
 
 
-def run_worker(backend, out, extra, timeout):
-    """Run one worker process; None, or why it failed.  Its progress lines pass through
-    as they come, prefixed with this run's clock; library chatter stays out of the way."""
-    cmd = [sys.executable, os.path.join(HERE, "worker.py"), "--backend", backend, "--out", out] + extra
-    env = dict(os.environ, **MALLOC_ENV, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore",
-               # A cold compile cache for torch.compile in every process, as jax, tf and Numba
-               # (cache=False) have: otherwise W7 times inductor's on-disk cache, not a compile.
-               TORCHINDUCTOR_CACHE_DIR=tempfile.mkdtemp(prefix="inductor-", dir=os.path.dirname(out)))
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    timed_out = threading.Event()
+def _worker_env(out):
+    return dict(os.environ, **MALLOC_ENV, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore",
+                # A cold compile cache for torch.compile in every process, as jax, tf and Numba
+                # (cache=False) have: otherwise W7 times inductor's on-disk cache, not a compile.
+                TORCHINDUCTOR_CACHE_DIR=tempfile.mkdtemp(prefix="inductor-", dir=os.path.dirname(out)))
 
-    def kill():
-        timed_out.set()
-        proc.kill()
-    timer = threading.Timer(timeout, kill)
-    timer.start()
-    last = "?"
-    try:
-        for line in proc.stderr:
+
+class Worker:
+    """One backend's worker process (bench/worker.py), kept alive for the whole run and
+    asked one command at a time.  Its progress lines pass through as they come, prefixed
+    with this run's clock; library chatter stays out of the way.  A worker that crashes or
+    takes longer than `timeout` seconds over one command is killed; `error` says why."""
+
+    def __init__(self, backend, out, extra, timeout, import_record):
+        self.backend, self.timeout, self.error, self.last_line = backend, timeout, None, "?"
+        self.started = time.perf_counter()
+        read_end, write_end = os.pipe()
+        cmd = [sys.executable, os.path.join(HERE, "worker.py"), "--backend", backend, "--out", out,
+               "--reply-fd", str(write_end)] + (["--import-record"] if import_record else []) + extra
+        self.proc = subprocess.Popen(cmd, env=_worker_env(out), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, pass_fds=(write_end,))
+        os.close(write_end)
+        self.replies, self.pending = read_end, b""
+        self.drain = threading.Thread(target=self._forward_stderr, daemon=True)
+        self.drain.start()
+
+    def _forward_stderr(self):
+        for line in self.proc.stderr:
             if line.startswith("[bench] "):
                 log(line[len("[bench] "):].rstrip())  # the worker's own clock follows: "+12.3s"
             elif line.strip():
-                last = line.strip()
-        proc.wait()
-    finally:
-        timer.cancel()
-    log(f"{backend}: worker done in {time.perf_counter() - t:.1f} s")
-    if timed_out.is_set():
-        return f"worker timed out after {timeout} s"
-    if proc.returncode != 0:
-        return f"worker exited with {proc.returncode}: {last[:200]}"
-    return None
+                self.last_line = line.strip()
+
+    def answer(self):
+        """The worker's next answer (a dict), or None once it has failed."""
+        deadline = time.monotonic() + self.timeout
+        while self.error is None and b"\n" not in self.pending:
+            ready, _, _ = select.select([self.replies], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(self.replies, 65536) if ready else None
+            if chunk:
+                self.pending += chunk
+            else:
+                self.proc.kill()
+                self.proc.wait()
+                self.drain.join(5)
+                self.error = (f"worker timed out after {self.timeout} s" if chunk is None else
+                              f"worker exited with {self.proc.returncode}: {self.last_line[:200]}")
+                log(f"{self.backend}: {self.error}")
+        if self.error is not None:
+            return None
+        line, self.pending = self.pending.split(b"\n", 1)
+        return json.loads(line)
+
+    def ask(self, **command):
+        if self.error is not None:
+            return None
+        try:
+            self.proc.stdin.write(json.dumps(command) + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # it has died: answer() reports how
+        return self.answer()
+
+    def close(self):
+        if self.error is None:
+            try:
+                self.proc.stdin.write(json.dumps({"do": "exit"}) + "\n")
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(self.timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        os.close(self.replies)
+        log(f"{self.backend}: worker done after {time.perf_counter() - self.started:.1f} s")
+
+
+def run_refs(out, extra, timeout):
+    """The physical references, in a worker of their own that exits when it is done."""
+    cmd = [sys.executable, os.path.join(HERE, "worker.py"), "--backend", "refs", "--out", out] + extra
+    try:
+        proc = subprocess.run(cmd, env=_worker_env(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, timeout=timeout)
+        for line in proc.stderr.splitlines():
+            if line.startswith("[bench] "):
+                log(line[len("[bench] "):])
+    except subprocess.TimeoutExpired:
+        log(f"refs: timed out after {timeout} s")
+
+
+def measure_interleaved(workers, names, compile_first, w7):
+    """Every workload in turn on every worker.  Each worker starts the workload (first call,
+    warm-up, first repeat); then the backends take their remaining repeats in turn, one
+    each per round, in alternating order, so that none of them always runs in the same
+    slot.  W3 and W5 come first when W7 is selected: their first call, right after the
+    import, is the compile-latency figure."""
+    order = [w for w in compile_first if w in names or w7] + [w for w in names if w not in compile_first]
+    for name in order:
+        timed = name in names
+        wanted = {}
+        for wk in workers:
+            got = wk.ask(do="start", workload=name, timed=timed, first_call_record=w7 and name in compile_first)
+            if got is not None:
+                wanted[wk] = got["wanted"]
+        turn = 0
+        while any(wanted.values()):
+            for wk in (workers if turn % 2 else workers[::-1]):
+                if wanted.get(wk):
+                    got = wk.ask(do="repeat", workload=name)
+                    wanted[wk] = got["wanted"] if got is not None else 0
+            turn += 1
+        for wk in workers:
+            wk.ask(do="finish", workload=name)
 
 
 def byte_compile_jitflow():
@@ -195,12 +279,8 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--out-dir", default=os.path.join(HERE, "results"))
     p.add_argument("--update-results", action="store_true", help="rewrite bench/RESULTS.md with this run")
-    p.add_argument("--timeout", type=int, default=600, help="seconds per worker process")
-    p.add_argument("--rounds", type=int, default=None,
-                   help="sweeps over the backends, in alternating order; each figure is the best "
-                        "round's (default: 2, 1 with --quick)")
+    p.add_argument("--timeout", type=int, default=600, help="seconds a worker may take over one step")
     args = p.parse_args(argv)
-    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 2)
 
     if args.device == "cuda":
         try:
@@ -221,7 +301,7 @@ def main(argv=None):
     timed = [w for w in only if w != "W7"]
     # Calls slower than SLOW_CALL_S (plain Python on W9, tf on W8) are timed singly, with no
     # warm-up, SLOW_REPEATS times: batching and warm-up exist for short calls.
-    settings = {"quick": args.quick, "rounds": rounds, "torch_inductor_cache": "fresh per process",
+    settings = {"quick": args.quick, "repeats_interleaved": True, "torch_inductor_cache": "fresh per process",
                 "repeats": 7 if args.quick else 15, "warmup": 1 if args.quick else 3,
                 "min_batch_s": 0.02 if args.quick else 0.05, "slow_call_s": 1.0,
                 "slow_repeats": 1 if args.quick else 3, "malloc_env": MALLOC_ENV, "dtype": "float32 (W9: int64)",
@@ -233,38 +313,38 @@ def main(argv=None):
     skipped, versions = [], {}
     if "jitflow" in backends:
         byte_compile_jitflow()
+    w7 = "W7" in only
     with tempfile.TemporaryDirectory() as tmp:
-        sweeps = []
-        for number in range(rounds):
-            # Alternate the order: on a shared machine whose speed drifts over minutes, a
-            # backend that always ran in the same slot would always get that slot's speed.
-            order = backends if number % 2 == 0 else backends[::-1]
-            out = os.path.join(tmp, f"round{number}.jsonl")
-            for b in order:
+        out = os.path.join(tmp, "results.jsonl")
+        workers = []
+        try:
+            for b in backends:
                 if not peers.available(b):
-                    if number == 0:
-                        skipped.append(f"{peers.LABELS[b]}: not installed (pip install -e \".[bench]\")")
-                        log(f"{b}: not installed, skipped")
+                    skipped.append(f"{peers.LABELS[b]}: not installed (pip install -e \".[bench]\")")
+                    log(f"{b}: not installed, skipped")
                     continue
                 versions.update(peers.versions(b))
-                if rounds > 1:
-                    log(f"round {number + 1} of {rounds}")
-                # One process per backend: its import time and the first calls of W3/W5 (W7) come first.
-                err = run_worker(b, out, extra + ["--workloads", ",".join(only)], args.timeout)
-                if err:
-                    log(f"{b}: {err}")
-                    done = {r["workload"] for r in _read(out) if r["backend"] == b}
-                    want = timed + (["W7-import", "W7-W3", "W7-W5"] if "W7" in only else [])
-                    for w in want:
-                        if w not in done:
-                            _append(out, backend=b, workload=w, status="error", note=f"{peers.LABELS[b]}: {err}")
-            sweeps.append(_read(out))
+                # One process per backend, started one at a time: each import (W7-import) runs
+                # on an otherwise idle machine, before any workload.
+                worker = Worker(b, out, extra, args.timeout, import_record=w7)
+                worker.answer()  # {"ready": true} once the import is done
+                workers.append(worker)
+            measure_interleaved(workers, timed, workloads.COMPILE_WORKLOADS, w7)
+        finally:
+            for worker in workers:
+                worker.close()
+        done = {(r["backend"], r["workload"]) for r in _read(out)}
+        for worker in workers:
+            for w in timed + (["W7-import", "W7-W3", "W7-W5"] if w7 else []):
+                if worker.error and (worker.backend, w) not in done:
+                    _append(out, backend=worker.backend, workload=w, status="error",
+                            note=f"{peers.LABELS[worker.backend]}: {worker.error}")
         # The references load every core flat out: measured after the backends, they come
         # right before none of them.
         log("refs: physical references")
         refs_out = os.path.join(tmp, "refs.jsonl")
-        run_worker("refs", refs_out, extra, args.timeout)
-        raw = best_of_rounds(sweeps) + _read(refs_out)
+        run_refs(refs_out, extra, args.timeout)
+        raw = _read(out) + _read(refs_out)
     refs = [r for r in raw if r["backend"] == "refs"]
     results = [r for r in raw if r["backend"] != "refs"]
     add_ratios(results)
@@ -282,9 +362,9 @@ def main(argv=None):
         f"Every backend in its own process, with {' '.join(f'{k}={v}' for k, v in MALLOC_ENV.items())}; "
         f"median of {settings['repeats']} repeats of calls batched to >= {settings['min_batch_s'] * 1e3:.0f} ms "
         f"after {settings['warmup']} warm-up call(s); calls slower than {settings['slow_call_s']:g} s: "
-        f"{settings['slow_repeats']} single call(s), no warm-up."
-        + (f"  {rounds} sweeps over the backends in alternating order; each cell is its best "
-           "sweep's (every sweep's median is in the JSON)." if rounds > 1 else ""),
+        f"{settings['slow_repeats']} single call(s), no warm-up.  The backends take their repeats in turn "
+        "(one each per round, in alternating order, one untimed call before each), so a drift in the "
+        "machine's speed hits them alike; every repeat is in the JSON.",
         "", table(results, present), "",
         "Physical references (same run):", *refs_lines(refs),
         *(["", "Skipped backends:", *[f"- {s}" for s in skipped]] if skipped else []),
@@ -307,25 +387,6 @@ def main(argv=None):
                     + (", ratios charted in [RESULTS.png](RESULTS.png)" if png else "") + ".\n\n" + md + "\n"
                     + ("\n![time / best backend, per workload](RESULTS.png)\n" if png else ""))
     return 0
-
-
-def best_of_rounds(sweeps):
-    """One record per (backend, workload): the fastest round's where any round ran it (a
-    mismatch in any round is kept: it must show), with every round's median beside it."""
-    by_key = {}
-    for records in sweeps:
-        for r in records:
-            by_key.setdefault((r["backend"], r["workload"]), []).append(r)
-    chosen = []
-    for rounds in by_key.values():
-        mismatched = [r for r in rounds if r["status"] == "mismatch"]
-        timed = [r for r in rounds if r["status"] == "ok" and r.get("median_s") is not None]
-        pick = mismatched[0] if mismatched else (min(timed, key=lambda r: r["median_s"]) if timed else rounds[0])
-        pick = dict(pick)
-        if len(rounds) > 1:
-            pick["rounds_median_s"] = [r.get("median_s") for r in rounds]
-        chosen.append(pick)
-    return chosen
 
 
 def _read(path):

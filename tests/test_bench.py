@@ -85,18 +85,47 @@ def test_collatz_check_is_exact_and_int64():
     assert not workloads.check(w, np.array([want]), want)[0]
 
 
-def test_best_of_rounds_keeps_the_fastest_round_and_every_mismatch():
+class FakeWorker:
+    """Answers like bench/worker.py: `repeats` per workload (0: skipped), or dies after `dies_after` asks."""
+
+    def __init__(self, backend, log, repeats, dies_after=None):
+        self.backend, self.log, self.repeats, self.dies_after = backend, log, repeats, dies_after
+        self.left, self.asked = {}, 0
+
+    def ask(self, **cmd):
+        self.asked += 1
+        if self.dies_after is not None and self.asked > self.dies_after:
+            return None
+        self.log.append((self.backend, cmd["do"], cmd["workload"]))
+        if cmd["do"] == "start":
+            self.left[cmd["workload"]] = self.repeats - 1 if cmd["timed"] and self.repeats else 0
+        elif cmd["do"] == "repeat":
+            self.left[cmd["workload"]] -= 1
+        return {"wanted": self.left.get(cmd["workload"], 0), "finished": True}
+
+
+def test_repeats_are_interleaved_across_backends_in_alternating_order():
     run = _load("run")
-    first = [{"backend": "a", "workload": "W1", "status": "ok", "median_s": 2.0},
-             {"backend": "a", "workload": "W2", "status": "mismatch", "median_s": 1.0},
-             {"backend": "b", "workload": "W1", "status": "error", "note": "boom"}]
-    second = [{"backend": "a", "workload": "W1", "status": "ok", "median_s": 1.5},
-              {"backend": "a", "workload": "W2", "status": "ok", "median_s": 0.5},
-              {"backend": "b", "workload": "W1", "status": "ok", "median_s": 3.0}]
-    got = {(r["backend"], r["workload"]): r for r in run.best_of_rounds([first, second])}
-    assert got["a", "W1"]["median_s"] == 1.5 and got["a", "W1"]["rounds_median_s"] == [2.0, 1.5]
-    assert got["a", "W2"]["status"] == "mismatch"
-    assert got["b", "W1"]["status"] == "ok" and got["b", "W1"]["median_s"] == 3.0
+    log = []
+    a, b, c = FakeWorker("a", log, 4), FakeWorker("b", log, 4), FakeWorker("c", log, 0)
+    run.measure_interleaved([a, b, c], ["W1"], ("W3", "W5"), w7=False)
+    assert [e[:2] for e in log] == [("a", "start"), ("b", "start"), ("c", "start"),
+                                    ("b", "repeat"), ("a", "repeat"),  # c skipped W1: no repeats
+                                    ("a", "repeat"), ("b", "repeat"),
+                                    ("b", "repeat"), ("a", "repeat"),
+                                    ("a", "finish"), ("b", "finish"), ("c", "finish")]
+
+
+def test_w7_puts_the_compile_workloads_first_and_a_dead_worker_is_left_out():
+    run = _load("run")
+    log = []
+    a, dead = FakeWorker("a", log, 2), FakeWorker("dead", log, 2, dies_after=1)
+    run.measure_interleaved([a, dead], ["W1", "W5"], ("W3", "W5"), w7=True)
+    assert [e[2] for e in log if e[:2] == ("a", "start")] == ["W3", "W5", "W1"]
+    assert ("dead", "start", "W3") in log and not any(e[0] == "dead" and e[1] != "start" for e in log)
+    # W3 only for its first call (W7): never repeated.
+    assert not any(e[1] == "repeat" and e[2] == "W3" for e in log)
+    assert sum(e[1] == "repeat" for e in log) == 2  # a: one more repeat of W5 and of W1
 
 
 def test_quick_run_one_worker_per_backend_with_w7_and_w9(tmp_path, monkeypatch, capsys):
@@ -104,11 +133,15 @@ def test_quick_run_one_worker_per_backend_with_w7_and_w9(tmp_path, monkeypatch, 
     run = _load("run")
     monkeypatch.setitem(run.peers.BACKENDS, "jax", ("jitflow_bench_no_such_module", ["jax"]))
     started = []
-    real_run_worker = run.run_worker
-    monkeypatch.setattr(run, "run_worker", lambda b, *a: started.append(b) or real_run_worker(b, *a))
+
+    class Worker(run.Worker):
+        def __init__(self, backend, *args, **kwargs):
+            started.append(backend)
+            super().__init__(backend, *args, **kwargs)
+    monkeypatch.setattr(run, "Worker", Worker)
     assert run.main(["--quick", "--only", "W3,W6,W7,W9", "--backends", "jitflow,numpy,jax",
                      "--out-dir", str(tmp_path)]) == 0
-    assert started == ["jitflow", "numpy", "refs"]  # W7 in the same process as the rest
+    assert started == ["jitflow", "numpy"]  # one process each, W7 in the same process as the rest
 
     data = json.loads((tmp_path / "latest.json").read_text())
     got = {(r["backend"], r["workload"]): r for r in data["results"]}
@@ -132,3 +165,14 @@ def test_quick_run_one_worker_per_backend_with_w7_and_w9(tmp_path, monkeypatch, 
     table = capsys.readouterr().out
     assert "| W9 collatz N=300000 (NumPy column: plain Python) |" in table
     assert "| W7 first call W3 |" in table
+
+
+def test_a_worker_that_dies_or_hangs_is_reported_not_waited_for(tmp_path):
+    run = _load("run")
+    dead = run.Worker("no-such-backend", str(tmp_path / "out.jsonl"), [], 60, import_record=False)
+    assert dead.answer() is None and dead.ask(do="exit") is None
+    assert dead.error.startswith("worker exited with 1") and "KeyError" in dead.error
+    dead.close()
+    slow = run.Worker("numpy", str(tmp_path / "out.jsonl"), [], 0.001, import_record=False)
+    assert slow.answer() is None and slow.error == "worker timed out after 0.001 s"
+    slow.close()
