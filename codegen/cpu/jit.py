@@ -8,18 +8,23 @@ silently to null, so every external symbol is checked before code is finalized.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import importlib.util
 import os
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import llvmlite.binding as llvm
 
 from ..errors import CodegenError
-from . import threads
+from . import shards, threads
+from .shards import Split
 
 # Externals generated code may call, and the libraries that provide them.  LLVM itself
 # emits memcpy/memset calls (loop idioms, large copies) that are not visible as IR
@@ -111,14 +116,20 @@ class Compiled:
     objects_address: int | None   # jf_entry_objects(PyArrayObject*...), otherwise
     llvm_ir: str
     times: dict[str, float] = field(default_factory=dict)
+    parts: tuple = ()             # both halves of a split module (see shards.py), kept alive
 
     @functools.cached_property
     def llvm_ir_optimized(self) -> str:
-        return str(self.module)
+        if not self.parts:
+            return str(self.module)
+        main, far = self.parts
+        return f"; main part\n{main.module}\n; far part (kernels compiled on another thread)\n{far.module}"
 
     @functools.cached_property
     def asm(self) -> str:
-        return target_machine().emit_assembly(llvm.parse_assembly(str(self.module)))
+        modules = [part.module for part in self.parts] or [self.module]
+        with _llvm_options():  # code generation as it ran
+            return "\n".join(target_machine().emit_assembly(llvm.parse_assembly(str(m))) for m in modules)
 
 
 # Programs whose largest kernel does less work than this gain nothing measurable from
@@ -127,7 +138,8 @@ class Compiled:
 SMALL_PROGRAM_WORK = 1 << 14
 
 
-def _optimize(module: llvm.ModuleRef, small: bool) -> None:
+def _optimize(module: llvm.ModuleRef, small: bool, machine: llvm.TargetMachine | None = None,
+              unlocked: bool = False) -> None:
     options = llvm.create_pipeline_tuning_options(speed_level=3)
     options.loop_vectorization = True
     options.slp_vectorization = True
@@ -136,8 +148,51 @@ def _optimize(module: llvm.ModuleRef, small: bool) -> None:
     # memory bound, or their bodies (vector math) are already long.
     options.loop_unrolling = False
     options.loop_interleaving = not small
-    builder = llvm.create_pass_builder(target_machine(), options)
-    builder.getModulePassManager().run(module, builder)
+    builder = llvm.create_pass_builder(machine or target_machine(), options)
+    passes = builder.getModulePassManager()
+    if unlocked:
+        _UNLOCKED["LLVMPY_RunNewModulePassManager"](passes, module, builder)
+    else:
+        passes.run(module, builder)
+
+
+def _unlocked_calls() -> dict:
+    """llvmlite puts every call into LLVM behind one process-wide lock.  LLVM itself lets
+    threads work at once on modules in separate contexts, which is all a split module's
+    two halves do, so their two long calls (the O3 pipeline, code generation) go around
+    the lock through its raw ctypes functions (which release the GIL).  Empty where
+    llvmlite's internals differ: then the halves compile one after the other."""
+    calls = {}
+    for name in ("LLVMPY_RunNewModulePassManager", "LLVMPY_FinalizeObject"):
+        raw = getattr(getattr(llvm.ffi.lib, name, None), "_cfn", None)
+        if raw is None:
+            return {}
+        calls[name] = raw
+    return calls
+
+
+_UNLOCKED = _unlocked_calls()
+
+
+class _Part:
+    """One half of a split module, compiled in an LLVM context of its own.  It lives as long
+    as the executable and is torn down in order: the engine (which owns the module) first,
+    the context last.  The context is owned here, not by its wrapper, so that the garbage
+    collector, finalizing an executable's objects in any order, cannot free it first."""
+
+    def __init__(self, context: llvm.ContextRef, module: llvm.ModuleRef, engine: llvm.ExecutionEngine) -> None:
+        self.module, self.engine = module, engine
+        self._context = context._ptr
+
+    def __del__(self) -> None:
+        if sys.is_finalizing():  # llvmlite may be half torn down; the process is ending anyway
+            return
+        self.engine.close()
+        llvm.ffi.lib.LLVMPY_ContextDispose(self._context)
+
+
+def can_compile_in_parallel() -> bool:
+    return bool(_UNLOCKED)
 
 
 def _check_externals(module: llvm.ModuleRef) -> None:
@@ -147,32 +202,112 @@ def _check_externals(module: llvm.ModuleRef) -> None:
                                "process (a missing runtime library?)")
 
 
-def compile_ir(text: str, entry: str, objects_entry: str | None, largest_work: int) -> Compiled:
+# LLVM options for jitflow's own compiles, set around them and then put back to LLVM's
+# defaults (they are process-wide: Numba, in the same process, must not see them).
+# Together they took an MLP training step's O3 + code generation from ~630 to ~400 ms,
+# with run times unchanged (W1-W5, compiled both ways in one process, alternating):
+# - loop strength reduction is most of code generation's time on our loop nests, whose
+#   addressing is already one unit-stride index;
+# - a second vectorized loop for a vectorized loop's remainder is code for at most a
+#   few elements per row.
+LLVM_OPTIONS = {"disable-lsr": ("true", "false"), "enable-epilogue-vectorization": ("false", "true")}
+
+
+@contextlib.contextmanager
+def _llvm_options() -> Iterator[None]:
+    with _OPTIONS_LOCK:
+        for name, (ours, _) in LLVM_OPTIONS.items():
+            llvm.set_option("jitflow", f"-{name}={ours}")
+        try:
+            yield
+        finally:
+            for name, (_, default) in LLVM_OPTIONS.items():
+                llvm.set_option("jitflow", f"-{name}={default}")
+
+
+_OPTIONS_LOCK = threading.RLock()
+
+
+def compile_ir(text: str, entry: str, objects_entry: str | None, largest_work: int,
+               split: Split | None = None) -> Compiled:
     """Parse, verify, optimize at O3 for the host and JIT-compile LLVM IR text.
 
     ``largest_work`` (elements x inner trips of the biggest kernel) picks the small-program
-    pipeline (no unrolling or interleaving) below ``SMALL_PROGRAM_WORK``.
+    pipeline (no unrolling or interleaving) below ``SMALL_PROGRAM_WORK``.  With ``split``,
+    its two halves are compiled instead, at once on two threads (``text``, the whole
+    program, is kept for reading).
     """
     register_system_symbols()
-    times = {}
+    small = largest_work < SMALL_PROGRAM_WORK
+    parts: tuple = ()
+    times: dict[str, float] = {}
+    with _llvm_options():
+        if split is None:
+            module, engine = _compile(text, small, times)
+        else:
+            parts, times = _compile_split(split, small)
+            module, engine = parts[0].module, parts[0].engine
+    address = engine.get_function_address(objects_entry or entry)
+    return Compiled(engine, module, None if objects_entry else address, address if objects_entry else None,
+                    text, times, parts)
+
+
+def _compile_split(split: Split, small: bool) -> tuple[tuple[_Part, _Part], dict[str, float]]:
+    """Both halves at once (the far one on a helper thread), then the main half's table
+    of far kernels filled in.  Times are the slower half's, stage by stage."""
+    results: list[dict] = [{}, {}]
+    helper = threading.Thread(target=_compile_part, args=(split.far, small, results[1]), daemon=True)
+    helper.start()
+    _compile_part(split.main, small, results[0])
+    helper.join()
+    for result in results:
+        if "error" in result:
+            raise result["error"]
+    main, far = (result["part"] for result in results)
+    table = (ctypes.c_void_p * len(split.far_kernels)).from_address(
+        main.engine.get_global_value_address(shards.FAR_TABLE))
+    for slot, name in enumerate(split.far_kernels):
+        table[slot] = far.engine.get_function_address(name)
+    times = {stage: max(results[0]["times"][stage], results[1]["times"][stage]) for stage in results[0]["times"]}
+    return (main, far), times
+
+
+def _compile_part(text: str, small: bool, result: dict) -> None:
+    try:
+        context = llvm.create_context()
+        context._owned = True  # see _Part; a half that fails leaves its context behind
+        result["times"] = {}
+        module, engine = _compile(text, small, result["times"], context)
+        result["part"] = _Part(context, module, engine)
+    except BaseException as error:  # noqa: BLE001 - re-raised on the calling thread
+        result["error"] = error
+
+
+def _compile(text: str, small: bool, times: dict[str, float],
+             context: llvm.ContextRef | None = None) -> tuple[llvm.ModuleRef, llvm.ExecutionEngine]:
+    """The module parsed from ``text``, and its finalized engine.  In a context of its own
+    (half of a split module) it has its own target machines, and its long LLVM calls do
+    not wait for llvmlite's lock (see ``_unlocked_calls``)."""
     start = time.perf_counter()
     try:
-        module = llvm.parse_assembly(text)
+        module = llvm.parse_assembly(text) if context is None else llvm.parse_assembly(text, context=context)
         module.verify()
     except RuntimeError as error:  # a codegen bug, reported as such rather than a crash
         raise CodegenError(f"internal error: generated LLVM IR does not verify: {error}") from None
-    tm = target_machine()
-    module.triple = tm.triple
-    module.data_layout = str(tm.target_data)
+    machine = target_machine() if context is None else new_target_machine()
+    module.triple = machine.triple
+    module.data_layout = str(machine.target_data)
     times["llvm_parse_verify_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    _optimize(module, largest_work < SMALL_PROGRAM_WORK)
+    unlocked = context is not None and bool(_UNLOCKED)
+    _optimize(module, small, machine, unlocked)
     times["llvm_optimize_s"] = time.perf_counter() - start
     _check_externals(module)
     start = time.perf_counter()
     engine = llvm.create_mcjit_compiler(module, new_target_machine())
-    engine.finalize_object()
+    if unlocked:
+        _UNLOCKED["LLVMPY_FinalizeObject"](engine)
+    else:
+        engine.finalize_object()
     times["llvm_codegen_s"] = time.perf_counter() - start
-    if objects_entry:
-        return Compiled(engine, module, None, engine.get_function_address(objects_entry), text, times)
-    return Compiled(engine, module, engine.get_function_address(entry), None, text, times)
+    return module, engine
