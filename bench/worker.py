@@ -130,7 +130,7 @@ def import_backend(args):
 
 
 class Running(types.SimpleNamespace):
-    """A workload started in this worker: w, inputs, measurement, timed, records."""
+    """A workload started in this worker: w, inputs, measurement, timed, status, max_abs_err, records."""
 
 
 def serve(args, import_s):
