@@ -176,3 +176,25 @@ def test_a_worker_that_dies_or_hangs_is_reported_not_waited_for(tmp_path):
     slow = run.Worker("numpy", str(tmp_path / "out.jsonl"), [], 0.001, import_record=False)
     assert slow.answer() is None and slow.error == "worker timed out after 0.001 s"
     slow.close()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_the_next_backend_waits_for_the_last_ones_spinning_threads():
+    import subprocess
+
+    run = _load("run")
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\n"
+                                "while time.time() - t < 0.3: pass\ntime.sleep(30)"])
+    try:
+        worker = run.Worker.__new__(run.Worker)  # only its process matters here
+        worker.proc = spinner
+        time.sleep(0.05)
+        start = time.monotonic()
+        worker.settle()
+        assert 0.1 < time.monotonic() - start < 2.0
+        start = time.monotonic()
+        worker.settle()  # asleep now: no wait
+        assert time.monotonic() - start < 0.1
+    finally:
+        spinner.kill()
+        spinner.wait()
