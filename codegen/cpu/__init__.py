@@ -31,10 +31,10 @@ def compile_module(module: Module, array_layout: ArrayObjectLayout | None) -> tu
     threads = host_threads()
     builder = EntryBuilder(module, threads, blas, array_layout)
     llvm_module, plan = builder.build()
-    text = str(llvm_module)
     # Two threads compile two halves at once: a first call's LLVM time nearly halves.
-    split = (split_module(llvm_module, text, builder.kernels.kernels)
+    split = (split_module(llvm_module, builder.kernels.kernels)
              if threads > 1 and can_compile_in_parallel() else None)
+    text = str(llvm_module) if split is None else split.text
     build_s = time.perf_counter() - start
     if plan.uses_threads:
         install_thread_pool()

@@ -234,8 +234,8 @@ def compile_ir(text: str, entry: str, objects_entry: str | None, largest_work: i
 
     ``largest_work`` (elements x inner trips of the biggest kernel) picks the small-program
     pipeline (no unrolling or interleaving) below ``SMALL_PROGRAM_WORK``.  With ``split``,
-    its two halves are compiled instead, at once on two threads (``text``, the whole
-    program, is kept for reading).
+    its two halves are compiled instead, at once on two threads (``text`` is kept for
+    reading).
     """
     register_system_symbols()
     small = largest_work < SMALL_PROGRAM_WORK

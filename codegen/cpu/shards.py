@@ -36,10 +36,15 @@ class Split:
     far: str                 # LLVM IR text: the kernels that moved, external
     far_kernels: list[str]   # the moved kernels, in FAR_TABLE's order
 
+    @property
+    def text(self) -> str:
+        """Both halves, for reading (``jitflow dump --stage llvm``)."""
+        return f"; main part\n{self.main}\n; far part (kernels compiled on another thread)\n{self.far}"
 
-def split_module(module: ir.Module, text: str, kernels: list[ir.Function]) -> Split | None:
-    """Move kernels from ``module`` (whose text is ``text``) until the far half holds
-    about half of the compile cost; None when the module is too small, or no kernel can
+
+def split_module(module: ir.Module, kernels: list[ir.Function]) -> Split | None:
+    """Move kernels from ``module`` until the far half holds about half of the compile
+    cost; None when the module is too small, or no kernel can
     move."""
     defined = [g for g in module.globals.values() if isinstance(g, ir.Function) and not g.is_declaration]
     if sum(_size(fn) for fn in defined) < MIN_SPLIT_INSTRUCTIONS:
@@ -58,7 +63,9 @@ def split_module(module: ir.Module, text: str, kernels: list[ir.Function]) -> Sp
             far_cost += cost
     if not far:
         return None
-    metadata = [line for line in text.splitlines() if line.startswith("!")]
+    # Metadata (none today) goes to both halves; the module's text is made only if there is any.
+    metadata = ([line for line in str(module).splitlines() if line.startswith("!")]
+                if module.metadata or module.namedmetadata else [])
     return Split(main=_main_text(module, far, metadata), far=_far_text(module, far, metadata),
                  far_kernels=[fn.name for fn in far])
 
