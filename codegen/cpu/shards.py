@@ -3,11 +3,12 @@
 LLVM's O3 pipeline and code generation take most of a first call (an MLP training
 step: ~0.5 s of ~0.7 s) and use one core.  Like XLA's CPU backend, which splits its
 module for parallel code generation, jitflow moves about half of the kernels (by
-estimated compile cost) into a second module.  The two are optimized and code-generated on
-two threads (``jit.compile_ir``), each in its own LLVM context, as LLVM permits.
+estimated compile cost) into a second module.  The two are optimized and
+code-generated on two threads (``jit.compile_ir``), each in its own LLVM context, as
+LLVM permits.
 
 The main part keeps the entry, the thread dispatch and the remaining kernels.  Each
-kernel that moved is replaced there by a two-instruction trampoline that calls through
+kernel that moved is replaced there by a three-instruction trampoline that calls through
 ``FAR_TABLE``, an array of pointers filled in once both halves are finalized; so neither
 half needs the other's symbols when it is finalized, and the two finish independently.
 A moved kernel takes the kernels it calls with it.  Globals (constants) and
@@ -77,10 +78,9 @@ def _size(fn: ir.Function) -> int:
 def _cost(fn: ir.Function) -> int:
     """Compile cost, roughly: instructions, and ``LOOP_COST`` per loop of a kernel that can
     be vectorized (one that calls out, to BLAS, cannot)."""
-    calls_out = any(isinstance(inst, ir.CallInstr) and inst.callee.is_declaration
-                    and not inst.callee.name.startswith("llvm.")
-                    for block in fn.blocks for inst in block.instructions
-                    if isinstance(getattr(inst, "callee", None), ir.Function))
+    calls_out = any(isinstance(inst, ir.CallInstr) and isinstance(inst.callee, ir.Function)
+                    and inst.callee.is_declaration and not inst.callee.name.startswith("llvm.")
+                    for block in fn.blocks for inst in block.instructions)
     loops = 0 if calls_out else sum(block.name.endswith(".header") for block in fn.blocks)
     return _size(fn) + LOOP_COST * loops
 
@@ -99,7 +99,8 @@ def _callees(fn: ir.Function, defined: set) -> list[ir.Function]:
 
 
 def _header(module: ir.Module) -> list[str]:
-    return ([f'; ModuleID = "{module.name}"'] + [t.get_declaration() for t in module.get_identified_types().values()])
+    types = module.get_identified_types().values()
+    return [f'; ModuleID = "{module.name}"'] + [t.get_declaration() for t in types]
 
 
 def _main_text(module: ir.Module, far: list[ir.Function], metadata: list[str]) -> str:
@@ -113,9 +114,8 @@ def _main_text(module: ir.Module, far: list[ir.Function], metadata: list[str]) -
 def _trampoline(fn: ir.Function, slot: int, count: int) -> str:
     """``fn`` as a call through its slot of the far table, with the same signature."""
     params = ", ".join(f"{arg.type} %a{i}" for i, arg in enumerate(fn.args))
-    args = ", ".join(f"{arg.type} %a{i}" for i, arg in enumerate(fn.args))
     result = fn.function_type.return_type
-    call = f"call {result} %target({args})"
+    call = f"call {result} %target({params})"
     return "\n".join([
         f'define internal {result} @"{fn.name}"({params})',
         "{",
