@@ -77,9 +77,10 @@ def convert(fn: Callable) -> Callable:
         return cached
     entry = _converted_code(fn)
     if isinstance(entry, _NotConvertible):
-        result = fn
-    else:
-        result = _instantiate(fn, entry)
+        # Not cached here: a value that is its own weak key would never be freed (with
+        # whatever its closure holds, such as the tracers of the trace that made it).
+        return fn
+    result = _instantiate(fn, entry)
     _function_cache[fn] = result
     return result
 
@@ -91,7 +92,9 @@ def _converted_code(fn: types.FunctionType):
         try:
             entry = _convert_code(fn)
         except _NotConvertible as reason:
-            entry = reason
+            # Cached without its traceback, whose frames would keep alive whatever the
+            # call stack held then: the jitted function being traced, its IR, its tracers.
+            entry = reason.with_traceback(None)
         _code_cache[fn.__code__] = entry
     return entry
 

@@ -98,16 +98,18 @@ def broadcast_to(b: Builder, x: Instruction, shape: Sequence[int],
     return b.broadcast(x, shape=tuple(shape), dimensions=tuple(dims))
 
 
-_REDUCERS: "weakref.WeakKeyDictionary[Module, dict]" = weakref.WeakKeyDictionary()
+_REDUCERS: "weakref.WeakKeyDictionary[Module, dict[tuple, str]]" = weakref.WeakKeyDictionary()
 
 
 def scalar_reducer(module: Module, opcode: str, dtype: DType) -> Computation:
     """The module's ``opcode`` reducer over ``dtype`` scalars, built once per module."""
+    # The cache keeps names: a computation refers back to its module, and a value that
+    # holds its weak key alive would keep every module ever differentiated.
     cache = _REDUCERS.setdefault(module, {})
-    computation = cache.get((opcode, dtype))
-    if computation is None or module.computations.get(computation.name) is not computation:
+    computation = module.computations.get(cache.get((opcode, dtype), ""))
+    if computation is None:
         computation = build_scalar_computation(module, f"vjp_{opcode}_{dtype}", opcode, dtype)
-        cache[(opcode, dtype)] = computation
+        cache[(opcode, dtype)] = computation.name
     return computation
 
 
