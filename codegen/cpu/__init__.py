@@ -41,7 +41,8 @@ def compile_module(module: Module, array_layout: ArrayObjectLayout | None) -> tu
     compiled = compile_ir(text, ENTRY, OBJECTS_ENTRY if array_layout is not None else None,
                           plan.largest_kernel_work, split)
     stats = {"build_llvm_ir_s": build_s, **compiled.times,
-             "kernel_count": plan.kernel_count, "kernels_compiled_apart": len(split.far_kernels) if split else 0, "threads": threads if plan.uses_threads else 1,
+             "kernel_count": plan.kernel_count, "kernels_compiled_apart": len(split.far_kernels) if split else 0,
+             "threads": threads if plan.uses_threads else 1,
              "uses_blas": plan.uses_blas, "dot_epilogues": plan.dot_epilogues,
              "workspace_bytes": plan.workspace_bytes,
              "input_bytes": sum(t.nbytes for t in plan.inputs),

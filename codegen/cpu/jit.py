@@ -123,7 +123,7 @@ class Compiled:
         if not self.parts:
             return str(self.module)
         main, far = self.parts
-        return f"; main part\n{main.module}\n; far part (kernels compiled on another thread)\n{far.module}"
+        return shards.both_halves(str(main.module), str(far.module))
 
     @functools.cached_property
     def asm(self) -> str:
@@ -217,6 +217,7 @@ def _check_externals(module: llvm.ModuleRef) -> None:
 # - a second vectorized loop for a vectorized loop's remainder is code for at most a
 #   few elements per row.
 LLVM_OPTIONS = {"disable-lsr": ("true", "false"), "enable-epilogue-vectorization": ("false", "true")}
+_OPTIONS_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -229,9 +230,6 @@ def _llvm_options() -> Iterator[None]:
         finally:
             for name, (_, default) in LLVM_OPTIONS.items():
                 llvm.set_option("jitflow", f"-{name}={default}")
-
-
-_OPTIONS_LOCK = threading.RLock()
 
 
 def compile_ir(text: str, entry: str, objects_entry: str | None, largest_work: int,
@@ -296,7 +294,7 @@ def _compile(text: str, small: bool, times: dict[str, float],
     not wait for llvmlite's lock (see ``_unlocked_calls``)."""
     start = time.perf_counter()
     try:
-        module = llvm.parse_assembly(text) if context is None else llvm.parse_assembly(text, context=context)
+        module = llvm.parse_assembly(text, context=context)  # None: the global context
         module.verify()
     except RuntimeError as error:  # a codegen bug, reported as such rather than a crash
         raise CodegenError(f"internal error: generated LLVM IR does not verify: {error}") from None

@@ -40,13 +40,17 @@ class Split:
     @property
     def text(self) -> str:
         """Both halves, for reading (``jitflow dump --stage llvm``)."""
-        return f"; main part\n{self.main}\n; far part (kernels compiled on another thread)\n{self.far}"
+        return both_halves(self.main, self.far)
+
+
+def both_halves(main: str, far: str) -> str:
+    """The two halves of a split program as one listing, each under its heading."""
+    return f"; main part\n{main}\n; far part (kernels compiled on another thread)\n{far}"
 
 
 def split_module(module: ir.Module, kernels: list[ir.Function]) -> Split | None:
     """Move kernels from ``module`` until the far half holds about half of the compile
-    cost; None when the module is too small, or no kernel can
-    move."""
+    cost; None when the module is too small, or no kernel can move."""
     defined = [g for g in module.globals.values() if isinstance(g, ir.Function) and not g.is_declaration]
     if sum(_size(fn) for fn in defined) < MIN_SPLIT_INSTRUCTIONS:
         return None
