@@ -28,11 +28,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import IRError
+from .analysis.reducers import single_op_reducer
 from .ops import (BRANCHES, AttrKind, AttrSpec, OpDef, Trait, dtype_kinds, register_op)
 from .types import DType, TensorType, TupleType, Type, same_ignoring_layout, scalar
 
 ELEMENTWISE = frozenset({Trait.ELEMENTWISE})
-COMMUTATIVE = frozenset({Trait.ELEMENTWISE, Trait.COMMUTATIVE})
+# add, multiply, maximum, minimum, and, or, xor: a reducer of one of them may regroup freely.
+COMMUTATIVE_ASSOCIATIVE = frozenset({Trait.ELEMENTWISE, Trait.COMMUTATIVE, Trait.ASSOCIATIVE})
 
 DIRECTIONS = ("EQ", "NE", "LT", "LE", "GT", "GE")
 COMPARISON_TYPES = ("FLOAT", "TOTALORDER", "SIGNED", "UNSIGNED")
@@ -114,7 +116,7 @@ def _declare_unary(opcode: str, kinds: str, fn: Callable[[np.ndarray], np.ndarra
 
 
 def _declare_binary(opcode: str, kinds: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                    doc: str, commutative: bool = False) -> None:
+                    doc: str, commutative_associative: bool = False) -> None:
     def infer(types, attrs, called, declared):
         operand = _same_arrays(types)
         _check_kinds(operand, kinds, f"{opcode}'s operands")
@@ -128,7 +130,8 @@ def _declare_binary(opcode: str, kinds: str, fn: Callable[[np.ndarray, np.ndarra
             return np.asarray(fn(x, y)).astype(x.dtype, copy=False)
 
     register_op(OpDef(opcode, (2, 2), infer, evaluate,
-                      traits=COMMUTATIVE if commutative else ELEMENTWISE, doc=doc))
+                      traits=COMMUTATIVE_ASSOCIATIVE if commutative_associative else ELEMENTWISE,
+                      doc=doc))
 
 
 def _sign(x: np.ndarray) -> np.ndarray:
@@ -279,8 +282,8 @@ def _declare_elementwise_ops() -> None:
         ("shift-right-logical", I, _shift_right_logical,
          "x >> y filling with zeros; 0 when y >= bit width.", False),
     ]
-    for opcode, kinds, fn, doc, commutative in binary:
-        _declare_binary(opcode, kinds, fn, doc, commutative)
+    for opcode, kinds, fn, doc, commutative_associative in binary:
+        _declare_binary(opcode, kinds, fn, doc, commutative_associative)
 
 
 # ---------------------------------------------------------------------------
@@ -640,13 +643,7 @@ _UFUNC_REDUCERS = {"add": np.add, "multiply": np.multiply, "maximum": np.maximum
 
 def _simple_reducer(computation) -> np.ufunc | None:
     """The NumPy ufunc equivalent to a reducer that applies one op to its two parameters."""
-    root = computation.root
-    params = computation.parameters
-    if (len(params) == 2 and root is not None and root.opcode in _UFUNC_REDUCERS
-            and set(root.operands) == set(params) and len(root.operands) == 2):
-        if root.operands[0] is params[0] or root.opdef.has(Trait.COMMUTATIVE):
-            return _UFUNC_REDUCERS[root.opcode]
-    return None
+    return _UFUNC_REDUCERS.get(single_op_reducer(computation))
 
 
 def _evaluate_reduce(inst, args, call):

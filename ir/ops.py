@@ -28,6 +28,8 @@ class Trait(enum.Enum):
     SIDE_EFFECTING = "side-effecting"
     REDUCTION = "reduction"
     CONTROL_FLOW = "control-flow"
+    # One associative and commutative op: a reducer of it may run in any order and grouping.
+    ASSOCIATIVE = "associative"
 
 
 class AttrKind(enum.Enum):

@@ -204,6 +204,13 @@ class TupleType:
 Type = Union[TensorType, TupleType]
 
 
+def leaf_types(t: Type) -> list[TensorType]:
+    """The array types of ``t`` in order: ``t`` itself, or a tuple's leaves depth first."""
+    if isinstance(t, TupleType):
+        return [leaf for element in t.elements for leaf in leaf_types(element)]
+    return [t]
+
+
 def scalar(dtype: DType) -> TensorType:
     return TensorType(dtype, ())
 
