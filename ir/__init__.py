@@ -6,13 +6,13 @@ from .autodiff import emit_vjp, zeros_like
 from .core import Computation, Instruction, Module
 from .interpreter import Interpreter, evaluate
 from .op_table import register_custom_call
-from .ops import OPS, AttrKind, AttrSpec, OpDef, Trait, is_side_effecting, lookup
+from .ops import OPS, AttrKind, AttrSpec, Cost, OpDef, Trait, is_side_effecting, lookup
 from .printer import print_computation, print_instruction, print_module
 from .types import DType, TensorType, TupleType, Type, is_uniform, leaf_types, scalar
 from .verifier import verify
 
 __all__ = [
-    "AttrKind", "AttrSpec", "Builder", "Computation", "DType", "Instruction", "Interpreter",
+    "AttrKind", "AttrSpec", "Builder", "Computation", "Cost", "DType", "Instruction", "Interpreter",
     "emit_vjp", "zeros_like",
     "Module", "OPS", "OpDef", "TensorType", "Trait", "TupleType", "Type", "build_scalar_computation",
     "evaluate", "is_side_effecting", "leaf_types", "lookup", "parse_module", "print_computation",

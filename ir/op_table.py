@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import IRError
 from .analysis.reducers import single_op_reducer
-from .ops import (BRANCHES, AttrKind, AttrSpec, OpDef, Trait, dtype_kinds, register_op)
+from .ops import (BRANCHES, AttrKind, AttrSpec, Cost, OpDef, Trait, dtype_kinds, register_op)
 from .types import DType, TensorType, TupleType, Type, same_ignoring_layout, scalar
 
 ELEMENTWISE = frozenset({Trait.ELEMENTWISE})
@@ -98,7 +98,7 @@ def _is_float(dtype: np.dtype) -> bool:
 # elementwise ops
 
 def _declare_unary(opcode: str, kinds: str, fn: Callable[[np.ndarray], np.ndarray], doc: str,
-                   result: DType | None = None) -> None:
+                   cost: Cost, result: DType | None = None) -> None:
     def infer(types, attrs, called, declared):
         operand = _array(types[0], "the operand")
         _check_kinds(operand, kinds, f"{opcode}'s operand")
@@ -112,11 +112,11 @@ def _declare_unary(opcode: str, kinds: str, fn: Callable[[np.ndarray], np.ndarra
                 return np.asarray(fn(x.astype(np.float32))).astype(out_dtype)
             return np.asarray(fn(x)).astype(out_dtype, copy=False)
 
-    register_op(OpDef(opcode, (1, 1), infer, evaluate, traits=ELEMENTWISE, doc=doc))
+    register_op(OpDef(opcode, (1, 1), infer, evaluate, traits=ELEMENTWISE, doc=doc, cost=cost))
 
 
 def _declare_binary(opcode: str, kinds: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                    doc: str, commutative_associative: bool = False) -> None:
+                    doc: str, cost: Cost, commutative_associative: bool = False) -> None:
     def infer(types, attrs, called, declared):
         operand = _same_arrays(types)
         _check_kinds(operand, kinds, f"{opcode}'s operands")
@@ -131,7 +131,7 @@ def _declare_binary(opcode: str, kinds: str, fn: Callable[[np.ndarray, np.ndarra
 
     register_op(OpDef(opcode, (2, 2), infer, evaluate,
                       traits=COMMUTATIVE_ASSOCIATIVE if commutative_associative else ELEMENTWISE,
-                      doc=doc))
+                      doc=doc, cost=cost))
 
 
 def _sign(x: np.ndarray) -> np.ndarray:
@@ -234,56 +234,62 @@ def _shift_right_arithmetic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _declare_elementwise_ops() -> None:
     F, I, N, PI = "f", "su", "suf", "psu"
     unary = [
-        ("abs", "sf", np.abs, "Absolute value; abs(INT_MIN) wraps to INT_MIN."),
-        ("negate", N, np.negative, "Negation; wraps for integers."),
-        ("sign", "sf", _sign, "-1, 0 or 1 (keeps the sign of zero; NaN for NaN)."),
-        ("floor", F, np.floor, "Round toward -inf."),
-        ("ceil", F, np.ceil, "Round toward +inf."),
-        ("round-nearest-even", F, np.rint, "Round to nearest, ties to even."),
-        ("round-nearest-afz", F, _round_half_away, "Round to nearest, ties away from zero."),
-        ("exponential", F, np.exp, "e**x."),
-        ("exponential-minus-one", F, np.expm1, "e**x - 1, accurate near 0."),
-        ("log", F, np.log, "Natural logarithm; NaN below 0, -inf at 0."),
-        ("log-plus-one", F, np.log1p, "log(1 + x), accurate near 0."),
-        ("sqrt", F, np.sqrt, "Square root; NaN below 0."),
-        ("rsqrt", F, lambda x: 1.0 / np.sqrt(x), "1 / sqrt(x)."),
-        ("cbrt", F, np.cbrt, "Cube root."),
-        ("tanh", F, np.tanh, "Hyperbolic tangent."),
-        ("logistic", F, _logistic, "1 / (1 + e**-x), computed without overflow."),
-        ("sine", F, np.sin, "Sine."),
-        ("cosine", F, np.cos, "Cosine."),
-        ("tan", F, np.tan, "Tangent."),
-        ("not", PI, _bitwise_not, "Logical not of pred, bitwise not of integers."),
-        ("popcnt", I, _popcnt, "Number of set bits (of the two's-complement representation)."),
+        ("abs", "sf", np.abs, "Absolute value; abs(INT_MIN) wraps to INT_MIN.", Cost.CHEAP),
+        ("negate", N, np.negative, "Negation; wraps for integers.", Cost.CHEAP),
+        ("sign", "sf", _sign, "-1, 0 or 1 (keeps the sign of zero; NaN for NaN).", Cost.NORMAL),
+        ("floor", F, np.floor, "Round toward -inf.", Cost.NORMAL),
+        ("ceil", F, np.ceil, "Round toward +inf.", Cost.NORMAL),
+        ("round-nearest-even", F, np.rint, "Round to nearest, ties to even.", Cost.NORMAL),
+        ("round-nearest-afz", F, _round_half_away, "Round to nearest, ties away from zero.",
+         Cost.NORMAL),
+        ("exponential", F, np.exp, "e**x.", Cost.EXPENSIVE),
+        ("exponential-minus-one", F, np.expm1, "e**x - 1, accurate near 0.", Cost.EXPENSIVE),
+        ("log", F, np.log, "Natural logarithm; NaN below 0, -inf at 0.", Cost.EXPENSIVE),
+        ("log-plus-one", F, np.log1p, "log(1 + x), accurate near 0.", Cost.EXPENSIVE),
+        ("sqrt", F, np.sqrt, "Square root; NaN below 0.", Cost.EXPENSIVE),
+        ("rsqrt", F, lambda x: 1.0 / np.sqrt(x), "1 / sqrt(x).", Cost.EXPENSIVE),
+        ("cbrt", F, np.cbrt, "Cube root.", Cost.EXPENSIVE),
+        ("tanh", F, np.tanh, "Hyperbolic tangent.", Cost.EXPENSIVE),
+        ("logistic", F, _logistic, "1 / (1 + e**-x), computed without overflow.", Cost.EXPENSIVE),
+        ("sine", F, np.sin, "Sine.", Cost.EXPENSIVE),
+        ("cosine", F, np.cos, "Cosine.", Cost.EXPENSIVE),
+        ("tan", F, np.tan, "Tangent.", Cost.EXPENSIVE),
+        ("not", PI, _bitwise_not, "Logical not of pred, bitwise not of integers.", Cost.CHEAP),
+        ("popcnt", I, _popcnt, "Number of set bits (of the two's-complement representation).",
+         Cost.NORMAL),
     ]
-    for opcode, kinds, fn, doc in unary:
-        _declare_unary(opcode, kinds, fn, doc)
-    _declare_unary("is-finite", F, np.isfinite, "True where x is neither inf nor NaN.", DType.PRED)
+    for opcode, kinds, fn, doc, cost in unary:
+        _declare_unary(opcode, kinds, fn, doc, cost)
+    _declare_unary("is-finite", F, np.isfinite, "True where x is neither inf nor NaN.", Cost.NORMAL,
+                   DType.PRED)
 
     binary = [
-        ("add", N, np.add, "x + y; wraps for integers.", True),
-        ("subtract", N, np.subtract, "x - y; wraps for integers.", False),
-        ("multiply", N, np.multiply, "x * y; wraps for integers.", True),
+        ("add", N, np.add, "x + y; wraps for integers.", Cost.CHEAP, True),
+        ("subtract", N, np.subtract, "x - y; wraps for integers.", Cost.CHEAP, False),
+        ("multiply", N, np.multiply, "x * y; wraps for integers.", Cost.CHEAP, True),
         ("divide", N, _int_divide,
-         "x / y.  Integers truncate toward zero; x / 0 is -1 and INT_MIN / -1 is INT_MIN.", False),
+         "x / y.  Integers truncate toward zero; x / 0 is -1 and INT_MIN / -1 is INT_MIN.",
+         Cost.EXPENSIVE, False),
         ("remainder", N, _int_remainder,
-         "Remainder with the sign of x (C fmod).  x % 0 is x; INT_MIN % -1 is 0.", False),
+         "Remainder with the sign of x (C fmod).  x % 0 is x; INT_MIN % -1 is 0.",
+         Cost.EXPENSIVE, False),
         ("power", N, _power,
-         "x ** y.  Integer x ** negative is 1 for x = 1, else 0 (XLA, even for x = -1).", False),
-        ("maximum", "p" + N, np.maximum, "Larger of x and y; NaN if either is NaN.", True),
-        ("minimum", "p" + N, np.minimum, "Smaller of x and y; NaN if either is NaN.", True),
-        ("atan2", F, np.arctan2, "Angle of (y=x0, x=x1), in (-pi, pi].", False),
-        ("and", PI, np.bitwise_and, "Logical/bitwise and.", True),
-        ("or", PI, np.bitwise_or, "Logical/bitwise or.", True),
-        ("xor", PI, np.bitwise_xor, "Logical/bitwise exclusive or.", True),
-        ("shift-left", I, _shift_left, "x << y; 0 when y >= bit width.", False),
+         "x ** y.  Integer x ** negative is 1 for x = 1, else 0 (XLA, even for x = -1).",
+         Cost.EXPENSIVE, False),
+        ("maximum", "p" + N, np.maximum, "Larger of x and y; NaN if either is NaN.", Cost.CHEAP, True),
+        ("minimum", "p" + N, np.minimum, "Smaller of x and y; NaN if either is NaN.", Cost.CHEAP, True),
+        ("atan2", F, np.arctan2, "Angle of (y=x0, x=x1), in (-pi, pi].", Cost.EXPENSIVE, False),
+        ("and", PI, np.bitwise_and, "Logical/bitwise and.", Cost.CHEAP, True),
+        ("or", PI, np.bitwise_or, "Logical/bitwise or.", Cost.CHEAP, True),
+        ("xor", PI, np.bitwise_xor, "Logical/bitwise exclusive or.", Cost.CHEAP, True),
+        ("shift-left", I, _shift_left, "x << y; 0 when y >= bit width.", Cost.NORMAL, False),
         ("shift-right-arithmetic", I, _shift_right_arithmetic,
-         "x >> y filling with the sign bit; all sign bits when y >= bit width.", False),
+         "x >> y filling with the sign bit; all sign bits when y >= bit width.", Cost.NORMAL, False),
         ("shift-right-logical", I, _shift_right_logical,
-         "x >> y filling with zeros; 0 when y >= bit width.", False),
+         "x >> y filling with zeros; 0 when y >= bit width.", Cost.NORMAL, False),
     ]
-    for opcode, kinds, fn, doc, commutative_associative in binary:
-        _declare_binary(opcode, kinds, fn, doc, commutative_associative)
+    for opcode, kinds, fn, doc, cost, commutative_associative in binary:
+        _declare_binary(opcode, kinds, fn, doc, cost, commutative_associative)
 
 
 # ---------------------------------------------------------------------------
@@ -855,98 +861,129 @@ def _same_as_operand(types, attrs, called, declared):
     return _array(types[0], "the operand").without_layout()
 
 
+def _traits(*traits: Trait) -> frozenset[Trait]:
+    return frozenset(traits)
+
+
 def _declare_structural_ops() -> None:
     INTS, INT = AttrKind.INTS, AttrKind.INT
+    names = _traits(Trait.NAMES_BUFFERS, Trait.HOST_STEP, Trait.PASSES_BUFFERS_ON)
+    runs_programs = _traits(Trait.CALLS_PROGRAMS, Trait.HOST_STEP, Trait.PASSES_BUFFERS_ON)
+    control_flow = runs_programs | {Trait.CONTROL_FLOW}
     table = [
         OpDef("parameter", (0, 0), _declared_result, _evaluate_parameter,
               attrs=(AttrSpec("parameter_number", INT),), needs_declared_type=True,
-              doc="Argument number `parameter_number` of the computation."),
+              doc="Argument number `parameter_number` of the computation.",
+              traits=_traits(Trait.SOURCE), cost=Cost.NORMAL),
         OpDef("constant", (0, 0), _infer_constant, _evaluate_constant,
-              attrs=(AttrSpec("literal", AttrKind.LITERAL),), doc="A literal array."),
+              attrs=(AttrSpec("literal", AttrKind.LITERAL),), doc="A literal array.",
+              traits=_traits(Trait.SOURCE), cost=Cost.FREE),
         OpDef("iota", (0, 0), _infer_iota, _evaluate_iota,
               attrs=(AttrSpec("iota_dimension", INT),), needs_declared_type=True,
-              doc="0, 1, 2, ... along iota_dimension, broadcast over the others."),
+              doc="0, 1, 2, ... along iota_dimension, broadcast over the others.",
+              traits=_traits(Trait.GENERATED, Trait.INDEXING), cost=Cost.FREE),
         OpDef("broadcast", (1, 1), _infer_broadcast, _evaluate_broadcast,
               attrs=(AttrSpec("dimensions", INTS),), needs_declared_type=True,
-              doc="Operand dimension i becomes result dimension dimensions[i]; others repeat."),
+              doc="Operand dimension i becomes result dimension dimensions[i]; others repeat.",
+              traits=_traits(Trait.GENERATED, Trait.INDEXING), cost=Cost.FREE),
         OpDef("reshape", (1, 1), _infer_reshape,
               lambda inst, args, call: args[0].reshape(inst.type.shape).copy(),
-              needs_declared_type=True, doc="Same elements in row-major order, new shape."),
+              needs_declared_type=True, doc="Same elements in row-major order, new shape.",
+              traits=_traits(Trait.INDEXING, Trait.MAY_ALIAS_OPERAND), cost=Cost.CHEAP),
         OpDef("transpose", (1, 1), _infer_transpose,
               lambda inst, args, call: np.transpose(args[0], inst.attrs["dimensions"]).copy(),
               attrs=(AttrSpec("dimensions", INTS),),
-              doc="Result dimension i is operand dimension dimensions[i]."),
+              doc="Result dimension i is operand dimension dimensions[i].",
+              traits=_traits(Trait.INDEXING, Trait.MAY_ALIAS_OPERAND), cost=Cost.CHEAP),
         OpDef("slice", (1, 1), _infer_slice, _evaluate_slice,
               attrs=(AttrSpec("slice", AttrKind.SLICE),),
-              doc="Static [start:limit:stride] window of every dimension."),
+              doc="Static [start:limit:stride] window of every dimension.",
+              traits=_traits(Trait.INDEXING), cost=Cost.CHEAP),
         OpDef("dynamic-slice", (2, None), _infer_dynamic_slice, _evaluate_dynamic_slice,
               attrs=(AttrSpec("dynamic_slice_sizes", INTS),),
-              doc="Window at run-time start indices (clamped to stay in bounds)."),
+              doc="Window at run-time start indices (clamped to stay in bounds).",
+              traits=_traits(Trait.INDEXING), cost=Cost.NORMAL),
         OpDef("dynamic-update-slice", (3, None), _infer_dynamic_update_slice,
               _evaluate_dynamic_update_slice,
-              doc="Operand with `update` written at run-time start indices (clamped)."),
+              doc="Operand with `update` written at run-time start indices (clamped).",
+              cost=Cost.NORMAL),
         OpDef("concatenate", (1, None), _infer_concatenate,
               lambda inst, args, call: np.concatenate(args, axis=inst.attrs["dimensions"][0]),
-              attrs=(AttrSpec("dimensions", INTS),), doc="Join operands along one dimension."),
+              attrs=(AttrSpec("dimensions", INTS),), doc="Join operands along one dimension.",
+              traits=_traits(Trait.INDEXING), cost=Cost.NORMAL),
         OpDef("pad", (2, 2), _infer_pad, _evaluate_pad,
               attrs=(AttrSpec("padding", AttrKind.PADDING),),
-              doc="Edge (possibly negative) and interior padding with a scalar value."),
+              doc="Edge (possibly negative) and interior padding with a scalar value.",
+              traits=_traits(Trait.INDEXING), cost=Cost.NORMAL),
         OpDef("reverse", (1, 1), _infer_reverse,
               lambda inst, args, call: np.flip(args[0], inst.attrs["dimensions"]).copy(),
-              attrs=(AttrSpec("dimensions", INTS),), doc="Reverse the order along dimensions."),
+              attrs=(AttrSpec("dimensions", INTS),), doc="Reverse the order along dimensions.",
+              traits=_traits(Trait.INDEXING), cost=Cost.CHEAP),
         OpDef("convert", (1, 1), _infer_convert,
               lambda inst, args, call: _convert(args[0], inst.type.dtype),
-              traits=ELEMENTWISE, needs_declared_type=True,
+              needs_declared_type=True,
               doc="Element type conversion: float->int saturates (NaN -> 0), int->int wraps, "
-                  "x->pred is x != 0."),
+                  "x->pred is x != 0.",
+              traits=_traits(Trait.ELEMENTWISE), cost=Cost.CHEAP),
         OpDef("bitcast-convert", (1, 1), _infer_bitcast_convert, _evaluate_bitcast_convert,
               needs_declared_type=True,
-              doc="Reinterpret the bits; a width change adds or removes a minor dimension."),
+              doc="Reinterpret the bits; a width change adds or removes a minor dimension.",
+              traits=_traits(Trait.INDEXING), cost=Cost.CHEAP),
         OpDef("compare", (2, 2), _infer_compare, _evaluate_compare,
               attrs=(AttrSpec("direction", AttrKind.ENUM, choices=DIRECTIONS),
                      AttrSpec("comparison_type", AttrKind.ENUM, required=False,
                               choices=COMPARISON_TYPES, text_name="type")),
-              traits=ELEMENTWISE,
-              doc="Elementwise comparison giving pred; type=TOTALORDER orders NaNs and -0 < +0."),
+              doc="Elementwise comparison giving pred; type=TOTALORDER orders NaNs and -0 < +0.",
+              traits=_traits(Trait.ELEMENTWISE), cost=Cost.CHEAP),
         OpDef("select", (3, 3), _infer_select,
               lambda inst, args, call: np.where(args[0], args[1], args[2]).astype(args[1].dtype),
-              traits=ELEMENTWISE, doc="on_true where the predicate holds, else on_false."),
-        OpDef("clamp", (3, 3), _infer_clamp, _evaluate_clamp, traits=ELEMENTWISE,
-              doc="clamp(min, x, max) = minimum(maximum(x, min), max)."),
+              doc="on_true where the predicate holds, else on_false.",
+              traits=_traits(Trait.ELEMENTWISE), cost=Cost.CHEAP),
+        OpDef("clamp", (3, 3), _infer_clamp, _evaluate_clamp,
+              doc="clamp(min, x, max) = minimum(maximum(x, min), max).",
+              traits=_traits(Trait.ELEMENTWISE), cost=Cost.NORMAL),
         OpDef("reduce", (2, None), _infer_reduce, _evaluate_reduce,
               attrs=(AttrSpec("dimensions", INTS),), callees=("to_apply",),
-              traits=frozenset({Trait.REDUCTION}),
-              doc="Fold dimensions with the to_apply computation (variadic: N inputs, N inits)."),
+              doc="Fold dimensions with the to_apply computation (variadic: N inputs, N inits).",
+              traits=_traits(Trait.REDUCTION, Trait.LOOP_PER_ELEMENT), cost=Cost.EXPENSIVE),
         OpDef("dot", (2, 2), _infer_dot, _evaluate_dot,
               attrs=(AttrSpec("lhs_batch_dims", INTS, required=False, default=()),
                      AttrSpec("lhs_contracting_dims", INTS, required=False, default=()),
                      AttrSpec("rhs_batch_dims", INTS, required=False, default=()),
                      AttrSpec("rhs_contracting_dims", INTS, required=False, default=())),
-              doc="General dot: result is batch dims, lhs free dims, rhs free dims."),
+              doc="General dot: result is batch dims, lhs free dims, rhs free dims.",
+              traits=_traits(Trait.LIBRARY_CALL, Trait.LOOP_PER_ELEMENT), cost=Cost.NORMAL),
         OpDef("tuple", (0, None),
               lambda types, attrs, called, declared: TupleType(tuple(t.without_layout() for t in types)),
-              lambda inst, args, call: tuple(args), doc="Group values into one."),
+              lambda inst, args, call: tuple(args), doc="Group values into one.",
+              traits=names, cost=Cost.NORMAL),
         OpDef("get-tuple-element", (1, 1), _infer_get_tuple_element,
               lambda inst, args, call: args[0][inst.attrs["index"]],
-              attrs=(AttrSpec("index", INT),), doc="Element `index` of a tuple."),
+              attrs=(AttrSpec("index", INT),), doc="Element `index` of a tuple.",
+              traits=names, cost=Cost.NORMAL),
         OpDef("while", (1, 1), _infer_while, _evaluate_while, callees=("condition", "body"),
-              traits=frozenset({Trait.CONTROL_FLOW}),
-              doc="Repeat body on the state while condition(state) holds."),
+              doc="Repeat body on the state while condition(state) holds.",
+              traits=control_flow, cost=Cost.NORMAL),
         OpDef("conditional", (2, None), _infer_conditional, _evaluate_conditional,
-              callees=(BRANCHES,), traits=frozenset({Trait.CONTROL_FLOW}),
+              callees=(BRANCHES,),
               doc="Run one branch: pred form (true, false) or s32 index form "
-                  "(out-of-range runs the last branch)."),
+                  "(out-of-range runs the last branch).",
+              traits=control_flow, cost=Cost.NORMAL),
         OpDef("call", (0, None), _infer_call, _evaluate_call, callees=("to_apply",),
-              doc="Evaluate a computation on the operands."),
+              doc="Evaluate a computation on the operands.",
+              traits=runs_programs, cost=Cost.NORMAL),
         OpDef("fusion", (0, None), _infer_call, _evaluate_call, callees=("calls",),
               attrs=(AttrSpec("kind", AttrKind.ENUM, choices=FUSION_KINDS),),
-              doc="A fused computation, produced by the fusion pass; evaluates like call."),
+              doc="A fused computation, produced by the fusion pass; evaluates like call.",
+              traits=_traits(Trait.HOST_STEP), cost=Cost.NORMAL),
         OpDef("custom-call", (0, None), _declared_result, _evaluate_custom_call,
               attrs=(AttrSpec("custom_call_target", AttrKind.STRING),
                      AttrSpec("backend_config", AttrKind.STRING, required=False),
                      AttrSpec("custom_call_has_side_effect", AttrKind.BOOL, required=False)),
               needs_declared_type=True,
-              doc="Call a runtime library function by target name; see register_custom_call."),
+              doc="Call a runtime library function by target name; see register_custom_call.",
+              traits=_traits(Trait.HOST_STEP, Trait.LIBRARY_CALL, Trait.PASSES_BUFFERS_ON),
+              cost=Cost.NORMAL),
     ]
     for opdef in table:
         register_op(opdef)

@@ -23,13 +23,64 @@ if TYPE_CHECKING:
 
 
 class Trait(enum.Enum):
+    """What passes and backends may assume of an op.  They ask the op's declaration
+    (``inst.opdef.has(Trait.X)``), never a list of opcodes of their own."""
+
+    # Applies one scalar function at each index of same-shaped operands.
     ELEMENTWISE = "elementwise"
     COMMUTATIVE = "commutative"
+    # Associative as well as commutative: a reduction by this one op may regroup freely.
+    ASSOCIATIVE = "associative"
     SIDE_EFFECTING = "side-effecting"
     REDUCTION = "reduction"
+    # while, conditional: a loop or branch the program runs at the op's position, with the
+    # callees' results copied into the op's own buffer.
     CONTROL_FLOW = "control-flow"
-    # One associative and commutative op: a reducer of it may run in any order and grouping.
-    ASSOCIATIVE = "associative"
+    # Moves data or computes indices: a loop body computes it per element, as it does an
+    # elementwise op, so it fuses like one.
+    INDEXING = "indexing"
+    # Computed from the output index (and a smaller operand) wherever it is read: consumers
+    # recompute it per element, and it never needs a buffer of its own.
+    GENERATED = "generated"
+    # Its memory is given (the caller's argument, a literal): no kernel writes it and it
+    # does not live in the workspace.
+    SOURCE = "source"
+    # Names its operands' buffers (a tuple, an element of one) instead of owning one.
+    NAMES_BUFFERS = "names-buffers"
+    # Its called computations are programs run in sequence at its position (loop bodies,
+    # branches, calls), not scalar functions applied per element.
+    CALLS_PROGRAMS = "calls-programs"
+    # A step of the host program (naming buffers, control flow, launching a fused kernel,
+    # calling a runtime target): never computed inside another op's kernel.
+    HOST_STEP = "host-step"
+    # May run as a call of a library (BLAS, cuBLAS, a runtime target) that reads its
+    # operands' memory as it is laid out.
+    LIBRARY_CALL = "library-call"
+    # Hands its operands' buffers on untouched (to a tuple, a called computation, or code
+    # outside jitflow that assumes row-major order): what it reads keeps the row-major layout.
+    PASSES_BUFFERS_ON = "passes-buffers-on"
+    # May share its operand's buffer (a reshape of a row-major array, a transpose that
+    # layout assignment turned into a layout change).
+    MAY_ALIAS_OPERAND = "may-alias-operand"
+    # Each element of the result costs a loop over the operands (reduce, dot).
+    LOOP_PER_ELEMENT = "loop-per-element"
+
+
+class Cost(enum.Enum):
+    """How much computing one element costs, against loading one: what fusion may duplicate.
+
+    Every op declares one, so that a new op is never silently treated as cheap or dear.
+    """
+
+    # Free to recompute in every consumer (broadcast, iota, constant): no memory traffic of
+    # its own worth keeping.
+    FREE = "free"
+    # A few instructions: copied into consumers when it has only a few users.
+    CHEAP = "cheap"
+    NORMAL = "normal"
+    # Much more than a load (transcendentals, divisions, reductions): never computed twice
+    # per element on purpose.
+    EXPENSIVE = "expensive"
 
 
 class AttrKind(enum.Enum):
@@ -143,6 +194,7 @@ class OpDef:
     traits: frozenset[Trait] = field(default_factory=frozenset)
     needs_declared_type: bool = False
     doc: str = ""
+    cost: Cost = field(kw_only=True)
 
     def attr_spec(self, name: str) -> AttrSpec | None:
         for spec in self.attrs:
@@ -159,6 +211,9 @@ class OpDef:
 
     def has(self, trait: Trait) -> bool:
         return trait in self.traits
+
+    def has_any(self, *traits: Trait) -> bool:
+        return not self.traits.isdisjoint(traits)
 
     def normalize_attrs(self, attrs: dict) -> dict:
         """Check names and kinds against the schema; fill defaults."""

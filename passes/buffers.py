@@ -37,28 +37,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..ir import Computation, Instruction, Module, TensorType, TupleType, Type
-from ..ir.ops import Trait
+from ..ir import Computation, Instruction, Module, TensorType, Trait, TupleType, leaf_types
 from .base import Pass, option
 from .layout import layout_or_default, transposed_layout
 from .registry import register_pass
 
 ALIGNMENT = 64
-# Computations that backends run inline at their caller's position, whose results are
-# copied out into the caller's own buffer (a ``call``'s result may be a callee's buffer).
-_RUNS_INLINE = frozenset({"while", "conditional"})
 # Bounds a value's time at its position: before and after anything nested there.
 _FOREVER = float("inf")
-# Values that name buffers of their operands instead of owning one.
-_NAMES_OPERAND_BUFFERS = frozenset({"tuple", "get-tuple-element", "call"})
-# Index-only values that consumers may recompute from their operands per element.
-_RECOMPUTED = frozenset({"broadcast", "iota"})
-# Values whose memory is not in the workspace: the caller's buffers and literals.
-_NOT_IN_WORKSPACE = frozenset({"parameter", "constant"})
-# Readers that take an operand's memory as it is (library calls, control flow, names of
-# buffers, fusion parameters); every other reader computes a recomputable operand inline.
-_READS_MEMORY = frozenset({"dot", "while", "conditional", "call", "fusion", "tuple",
-                           "get-tuple-element", "custom-call"})
 
 
 @dataclass
@@ -119,12 +105,6 @@ def module_fingerprint(module: Module) -> tuple:
                   tuple((inst, inst.opcode, inst.type, inst.operands, inst.called)
                         for inst in computation.instructions))
                  for computation in module.computations.values())
-
-
-def _leaves(t: Type) -> list[TensorType]:
-    if isinstance(t, TupleType):
-        return [leaf for e in t.elements for leaf in _leaves(e)]
-    return [t]
 
 
 def _aligned(n: int) -> int:
@@ -200,12 +180,12 @@ class _Planner:
         position = {inst: i for i, inst in enumerate(order)}
         aliases = {i for i in order if _is_free_transpose(i, outputs)}
         self.aliases |= aliases
-        names_operands = {i for i in order if i.opcode in _NAMES_OPERAND_BUFFERS
-                          or i.opcode in _RECOMPUTED or i in aliases}
+        names_operands = {i for i in order if _names_other_buffers(i)
+                          or i.opdef.has(Trait.GENERATED) or i in aliases}
         end = _live_ends(order, position, computation.root, names_operands)
 
         def owner(inst: Instruction) -> bool:
-            return (inst.opcode not in _NOT_IN_WORKSPACE and inst.opcode not in _NAMES_OPERAND_BUFFERS
+            return (not inst.opdef.has(Trait.SOURCE) and not _names_other_buffers(inst)
                     and inst not in aliases and inst not in outputs and not _always_recomputed(inst))
 
         if self.in_place:
@@ -215,12 +195,12 @@ class _Planner:
                     self.into_outputs[donor] = output
         for inst in order:
             if inst in self.into_outputs:
-                self.unshared += sum(_aligned(leaf.nbytes) for leaf in _leaves(inst.type))
+                self.unshared += sum(_aligned(leaf.nbytes) for leaf in leaf_types(inst.type))
             elif owner(inst):
                 self.live[inst] = (position[inst], end[inst])
                 self.place(inst, prefix + (position[inst], -_FOREVER), prefix + (end[inst], _FOREVER),
                            position, end, names_operands)
-            if inst.opcode in _RUNS_INLINE:
+            if inst.opdef.has(Trait.CONTROL_FLOW):
                 for number, callee in enumerate(inst.called):
                     # A computation run from two places would need a plan per place.
                     if self.callers[callee] == 1 and callee.root is not None:
@@ -228,7 +208,7 @@ class _Planner:
 
     def place(self, inst: Instruction, start: tuple, stop: tuple, position: dict, end: dict,
               names_operands: set[Instruction]) -> None:
-        leaf_sizes = tuple(leaf.nbytes for leaf in _leaves(inst.type))
+        leaf_sizes = tuple(leaf.nbytes for leaf in leaf_types(inst.type))
         self.sizes[inst] = leaf_sizes
         self.intervals[inst] = (start, stop)
         self.unshared += sum(_aligned(s) for s in leaf_sizes)
@@ -256,7 +236,19 @@ class _Planner:
 
 def _always_recomputed(inst: Instruction) -> bool:
     """An index-only value that every reader computes inline: it never reaches memory."""
-    return inst.opcode in _RECOMPUTED and not any(user.opcode in _READS_MEMORY for user in inst.users)
+    return inst.opdef.has(Trait.GENERATED) and not any(_reads_memory(user) for user in inst.users)
+
+
+def _reads_memory(inst: Instruction) -> bool:
+    """Takes its operands' memory as it is (library calls, control flow, names of buffers,
+    fusion parameters); every other reader computes a generated operand inline."""
+    return inst.opdef.has_any(Trait.HOST_STEP, Trait.LIBRARY_CALL)
+
+
+def _names_other_buffers(inst: Instruction) -> bool:
+    """Owns no buffer: names its operands' (a tuple, an element of one) or its callee's
+    result (a ``call``; ``while`` and ``conditional`` copy theirs into their own buffer)."""
+    return inst.opdef.has(Trait.NAMES_BUFFERS) or inst.opcode == "call"
 
 
 def _root_leaves(root: Instruction) -> set[Instruction]:
@@ -269,7 +261,7 @@ def _root_leaves(root: Instruction) -> set[Instruction]:
 def storage_layout(inst: Instruction) -> tuple[int, ...]:
     """How ``inst``'s buffer is laid out: callers' arrays and literals are row-major."""
     t = inst.type
-    if inst.opcode in _NOT_IN_WORKSPACE:
+    if inst.opdef.has(Trait.SOURCE):
         return TensorType.default_layout(t.rank)
     return layout_or_default(t)
 
@@ -278,7 +270,7 @@ def _is_free_transpose(inst: Instruction, outputs: set[Instruction]) -> bool:
     if inst.opcode != "transpose" or inst in outputs:
         return False
     operand = inst.operands[0]
-    if operand.opcode in _RECOMPUTED or not isinstance(operand.type, TensorType):
+    if operand.opdef.has(Trait.GENERATED) or not isinstance(operand.type, TensorType):
         return False
     return storage_layout(inst) == transposed_layout(storage_layout(operand), inst.attrs["dimensions"])
 
@@ -318,7 +310,7 @@ def _in_place_donor(inst: Instruction, position: dict[Instruction, int], end: di
         return None
     for operand in inst.operands:
         if (operand in record_of and end[operand] == position[inst]
-                and record_of[operand].stop[-2] == position[inst] and operand.opcode not in _RECOMPUTED
+                and record_of[operand].stop[-2] == position[inst] and not operand.opdef.has(Trait.GENERATED)
                 and _may_overwrite(inst, operand, names_operands)):
             return operand
     return None
@@ -333,7 +325,7 @@ def _output_donor(output: Instruction, position: dict[Instruction, int], end: di
     if not isinstance(output.type, TensorType) or output not in position:
         return None
     for operand in output.operands:
-        if (owner(operand) and operand.opcode not in _RUNS_INLINE and end[operand] == position[output]
+        if (owner(operand) and not operand.opdef.has(Trait.CONTROL_FLOW) and end[operand] == position[output]
                 and _may_overwrite(output, operand, names_operands)):
             return operand
     return None

@@ -36,173 +36,18 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Collection, Sequence
 
-from ..ir import Builder, Computation, Instruction, Module, TensorType, Trait
+from ..ir import Builder, Computation, Cost, Instruction, Module, TensorType, Trait
+from ..ir.analysis.rows import row_broadcasts
 from .base import Pass, option
 from .effects import has_side_effects
 from .registry import register_pass
 
-# Elementwise ops that cost much more than a load: never computed twice per element on purpose.
-EXPENSIVE = frozenset({
-    "exponential", "exponential-minus-one", "log", "log-plus-one", "sqrt", "rsqrt", "cbrt",
-    "tanh", "logistic", "sine", "cosine", "tan", "atan2", "divide", "remainder", "power",
-    "reduce",
-})
-# Data movement and index computations a loop body can do; with the elementwise ops, what fuses.
-INDEXING = frozenset({
-    "iota", "broadcast", "reshape", "transpose", "slice", "reverse", "concatenate", "pad",
-    "dynamic-slice", "bitcast-convert",
-})
-# Free to recompute in every consumer: no memory traffic of their own worth keeping.
-ALWAYS_DUPLICATE = frozenset({"broadcast", "iota", "constant"})
-# Cheap enough to copy into a consumer when they have at most MAX_DUPLICATED_USERS users.
-DUPLICATE_IF_FEW_USERS = frozenset({
-    "reshape", "transpose", "slice", "reverse", "convert", "bitcast-convert", "abs", "negate",
-    "not", "add", "subtract", "multiply", "maximum", "minimum", "compare", "select", "and",
-    "or", "xor",
-})
+# Cheap producers are copied into a consumer when they have at most this many users.
 MAX_DUPLICATED_USERS = 4
 # Ops whose operands are evaluated more than once per result element (broadcast
 # re-reads; concatenate and pad evaluate every operand at every position).
 REREADING = frozenset({"broadcast", "concatenate", "pad"})
-# Control-flow ops whose computations run as sequential code (and get fused themselves).
-SEQUENTIAL_CALLERS = frozenset({"while", "conditional", "call"})
-
-
-def row_broadcasts(instructions: Collection[Instruction],
-                   loop_shape: Sequence[int]) -> list[Instruction]:
-    """The broadcasts among ``instructions`` (one loop body; the outputs are those without
-    users among them, or used by a tuple) that a loop nest over ``loop_shape``, walked as
-    rows x columns, may compute once per row before the row's column loop.
-
-    Such a broadcast repeats its operand along the minor dimension, its operand's
-    dimensions are the major ones of the loop shape in order, and it is evaluated only
-    at the loop's current row: on every path to an output, elementwise ops of the loop
-    shape, and reductions of the minor dimension that are themselves only read through
-    such broadcasts (as softmax's max and sum, layernorm's mean and variance).  Anything
-    else (a transpose, a slice, a full reduction) could read another row, where the
-    hoisted value would be wrong.
-    """
-    shape = tuple(loop_shape)
-    if not shape:
-        return []
-    rows = _RowReads(instructions, shape)
-    return [inst for inst in instructions
-            if _is_row_broadcast(inst, shape) and rows.at_row(inst)]
-
-
-def row_reused_values(instructions: Collection[Instruction], loop_shape: Sequence[int],
-                      per_row: Collection[Instruction]) -> list[Instruction]:
-    """Expensive loop-shaped values that a row's reduction reads (before the column loop, as
-    the ``per_row`` broadcasts are computed) and the column loop reads again at the same
-    positions, as softmax's ``exp(x - max)``: worth keeping for the row instead of computing
-    twice.  Each is read only at the current row (see ``row_broadcasts``)."""
-    shape = tuple(loop_shape)
-    if not shape or not per_row:
-        return []
-    rows = _RowReads(instructions, shape)
-    hoisted = set(per_row)
-    found = []
-    for inst in instructions:
-        if (inst.opcode not in EXPENSIVE or inst.opcode == "reduce" or not _same_shape_as(inst, shape)
-                or not rows.at_row(inst)):
-            continue
-        users = rows.users(inst)
-        in_row = [u for u in users if _reduces_minor(u, shape)]
-        if in_row and len(in_row) < len(users) and _only_hoisted_rows(in_row, rows, shape, hoisted):
-            found.append(inst)
-    return found
-
-
-class _RowReads:
-    """Which values of one loop body are read only at the loop's current row."""
-
-    def __init__(self, instructions: Collection[Instruction], shape: tuple) -> None:
-        self.inside = set(instructions)
-        self.shape = shape
-        self._at_row: dict[Instruction, bool] = {}     # loop-shaped, read at (row, any column)
-        self._as_row: dict[Instruction, bool] = {}     # row-shaped, read at the row's index
-
-    def users(self, inst: Instruction) -> list[Instruction]:
-        return [u for u in inst.users if u in self.inside]
-
-    def at_row(self, inst: Instruction) -> bool:
-        if inst not in self._at_row:
-            self._at_row[inst] = False  # the graph is acyclic: only a placeholder
-            self._at_row[inst] = all(
-                u.opcode == "tuple"
-                or _same_shape(u, inst) and _index_preserving(u) and self.at_row(u)
-                or _reduces_minor(u, self.shape) and self.as_row(u)
-                for u in self.users(inst))
-        return self._at_row[inst]
-
-    def as_row(self, inst: Instruction) -> bool:
-        if inst not in self._as_row:
-            self._as_row[inst] = False
-            shape = self.shape
-            self._as_row[inst] = all(
-                _is_row_broadcast(u, shape) and self.at_row(u)
-                or _same_shape(u, inst) and _index_preserving(u) and self.as_row(u)
-                or u.opcode == "reshape" and _row_shape(inst.type.shape, shape)
-                and _row_shape(u.type.shape, shape) and self.as_row(u)
-                for u in self.users(inst))
-        return self._as_row[inst]
-
-
-def _same_shape_as(inst: Instruction, shape: tuple) -> bool:
-    return isinstance(inst.type, TensorType) and inst.type.shape == shape
-
-
-def _only_hoisted_rows(reductions: list, rows: _RowReads, shape: tuple, hoisted: set) -> bool:
-    """Every use of these row reductions ends in a hoisted broadcast: they are computed
-    before the column loop, never inside it."""
-    pending = list(reductions)
-    seen: set = set()
-    while pending:
-        for user in rows.users(pending.pop()):
-            if user in seen or user in hoisted:
-                continue
-            if _same_shape_as(user, shape):
-                return False  # reaches the column loop without being hoisted
-            seen.add(user)
-            pending.append(user)
-    return True
-
-
-def _same_shape(a: Instruction, b: Instruction) -> bool:
-    return (isinstance(a.type, TensorType) and isinstance(b.type, TensorType)
-            and a.type.shape == b.type.shape)
-
-
-def _index_preserving(inst: Instruction) -> bool:
-    """Reads its same-shaped operands at its own index."""
-    return inst.opdef.has(Trait.ELEMENTWISE)
-
-
-def _row_shape(operand: Sequence[int], loop_shape: tuple) -> bool:
-    """The loop shape's major dimensions in order, with unit dimensions anywhere, the minor
-    one included: its index is the current row's."""
-    kept = [d for d in operand if d != 1]
-    return kept == [d for d in loop_shape[:-1] if d != 1] and len(operand) <= len(loop_shape)
-
-
-def _is_row_broadcast(inst: Instruction, loop_shape: tuple) -> bool:
-    if inst.opcode != "broadcast" or inst.type.shape != loop_shape:
-        return False
-    operand = inst.operands[0].type.shape
-    dims = tuple(inst.attrs["dimensions"])
-    minor = len(loop_shape) - 1
-    return (dims == tuple(range(len(operand)))
-            and all(size == (1 if d == minor else loop_shape[d]) for d, size in zip(dims, operand)))
-
-
-def _reduces_minor(inst: Instruction, loop_shape: tuple) -> bool:
-    """A reduction of exactly the minor dimension of a loop-shaped operand."""
-    return (inst.opcode == "reduce" and len(inst.operands) == 2
-            and inst.operands[0].type.shape == loop_shape
-            and tuple(inst.attrs["dimensions"]) == (len(loop_shape) - 1,))
-
 
 @register_pass("fuse")
 @dataclass(frozen=True)
@@ -238,7 +83,7 @@ def sequential_computations(module: Module) -> list[Computation]:
     seen = {module.entry.name}
     for computation in found:
         for inst in computation.instructions:
-            if inst.opcode in SEQUENTIAL_CALLERS:
+            if inst.opdef.has(Trait.CALLS_PROGRAMS):
                 for callee in inst.called:
                     if callee.name not in seen:
                         seen.add(callee.name)
@@ -254,7 +99,7 @@ def _fusible(inst: Instruction) -> bool:
         return inst.type.size <= 1
     if inst.opcode == "reduce":
         return len(inst.operands) == 2  # variadic reductions produce tuples
-    return inst.opdef.has(Trait.ELEMENTWISE) or inst.opcode in INDEXING
+    return inst.opdef.has(Trait.ELEMENTWISE) or inst.opdef.has(Trait.INDEXING)
 
 
 def _rereads(inst: Instruction) -> bool:
@@ -276,7 +121,7 @@ def _size(node: object) -> int:
     """Instructions that count against ``max-ops``: not the freely copied ones."""
     if isinstance(node, Instruction):
         return 1
-    return sum(1 for m in node.members if m.opcode not in ALWAYS_DUPLICATE)
+    return sum(1 for m in node.members if m.opdef.cost is not Cost.FREE)
 
 
 @dataclass(eq=False)
@@ -316,7 +161,7 @@ class _Planner:
         for inst in reversed(self.computation.instructions):
             if inst in self.home or inst in self.copies or not _fusible(inst):
                 continue
-            if inst.opcode in ALWAYS_DUPLICATE:
+            if inst.opdef.cost is Cost.FREE:
                 continue  # alone they are nothing to fuse; consumers copy them
             group = _Group(inst.type.shape, [inst], {inst}, {inst})
             self.home[inst] = group
@@ -338,7 +183,7 @@ class _Planner:
             return
 
     def _room(self, group: _Group, producer: Instruction) -> bool:
-        return producer.opcode in ALWAYS_DUPLICATE or _size(group) < self.max_ops
+        return producer.opdef.cost is Cost.FREE or _size(group) < self.max_ops
 
     def _try_move(self, group: _Group, producer: Instruction) -> bool:
         alone = self.home.get(producer)
@@ -349,7 +194,7 @@ class _Planner:
             return False
         if not producer.users or any(self.home.get(u) is not group for u in producer.users):
             return False
-        if producer.opcode in EXPENSIVE and not self._read_once_per_element(group, producer):
+        if producer.opdef.cost is Cost.EXPENSIVE and not self._read_once_per_element(group, producer):
             return False
         if alone is not None:  # its own group had nothing else: it joins this one instead
             alone.absorbed = True
@@ -363,8 +208,8 @@ class _Planner:
     def _try_copy(self, group: _Group, producer: Instruction) -> bool:
         if producer in self.home or not _fusible(producer) or not self._room(group, producer):
             return False
-        if producer.opcode not in ALWAYS_DUPLICATE:
-            if (producer.opcode not in DUPLICATE_IF_FEW_USERS
+        if producer.opdef.cost is not Cost.FREE:
+            if (producer.opdef.cost is not Cost.CHEAP
                     or len(producer.users) > MAX_DUPLICATED_USERS):
                 return False
             # Recomputing from more than one array reads more memory than reading the result.
@@ -452,7 +297,7 @@ class _Planner:
         if user in self.home:
             group = self.home[user]
             return [group] if shared not in group.members else []
-        if _fusible(user) and user.opcode not in ALWAYS_DUPLICATE:
+        if _fusible(user) and user.opdef.cost is not Cost.FREE:
             return [user]
         return []
 

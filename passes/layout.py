@@ -23,20 +23,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..ir import Computation, Instruction, Module, TensorType, TupleType, Type
+from ..ir import Computation, Instruction, Module, TensorType, Trait, TupleType, Type, leaf_types
 from .base import Pass, PassError, option
 from .registry import register_pass
 
-# Users that pass a buffer on untouched (or to code that assumes row-major): a value they
-# read keeps the row-major layout.
-_HANDS_BUFFER_ON = frozenset({"tuple", "get-tuple-element", "while", "conditional", "call",
-                              "custom-call"})
-# Index-only values that consumers recompute per element: a transpose of one is folded
-# into its readers anyway, and has no buffer to share.
-_RECOMPUTED = frozenset({"broadcast", "iota"})
-# Values whose memory is not written by a kernel of theirs (callers' arrays, literals, names
-# of other buffers, loop state, gemm results): their layout is not ours to choose.
-_NOT_KERNELS = _HANDS_BUFFER_ON | _RECOMPUTED | {"parameter", "constant", "dot", "fusion"}
+
+def _written_by_a_kernel_of_its_own(inst: Instruction) -> bool:
+    """Whether a kernel of ``inst``'s computes its memory, so that its layout is ours to
+    choose: not callers' arrays or literals, values recomputed by their readers, names of
+    other buffers, loop state, or what a library call (a gemm) or a fusion writes."""
+    return not inst.opdef.has_any(Trait.SOURCE, Trait.GENERATED, Trait.HOST_STEP, Trait.LIBRARY_CALL)
 
 
 def row_major(t: Type) -> Type:
@@ -74,15 +70,9 @@ def missing_layouts(module: Module) -> list[str]:
     problems = []
     for computation in module.computations.values():
         for inst in computation.instructions:
-            if any(leaf.layout is None for leaf in _leaves(inst.type)):
+            if any(leaf.layout is None for leaf in leaf_types(inst.type)):
                 problems.append(f"%{inst.name} in '{computation.name}' has no layout: {inst.type}")
     return problems
-
-
-def _leaves(t: Type) -> list[TensorType]:
-    if isinstance(t, TupleType):
-        return [leaf for e in t.elements for leaf in _leaves(e)]
-    return [t]
 
 
 @register_pass("layout")
@@ -127,11 +117,11 @@ class LayoutAssignment(Pass):
         if not self.free_transposes or inst.opcode != "transpose" or inst is inst.parent.root:
             return False
         operand = inst.operands[0]
-        if operand.opcode in _RECOMPUTED or not isinstance(operand.type, TensorType):
+        if operand.opdef.has(Trait.GENERATED) or not isinstance(operand.type, TensorType):
             return False
         layout = transposed_layout(layout_or_default(operand.type), inst.attrs["dimensions"])
         for user in inst.users:
-            if user.opcode in _HANDS_BUFFER_ON:
+            if user.opdef.has(Trait.PASSES_BUFFERS_ON):
                 return False
             if user.opcode == "dot" and not all(
                     blas_can_read(user, number, layout)
@@ -144,12 +134,12 @@ class LayoutAssignment(Pass):
         """For a value computed by a kernel and read by a dot that BLAS cannot take in row-major
         order: the layout that stores it as BLAS matrices, so the kernel writes what the dot
         reads instead of the dot copying it into matrix order."""
-        if (inst.opcode in _NOT_KERNELS or inst is inst.parent.root
+        if (not _written_by_a_kernel_of_its_own(inst) or inst is inst.parent.root
                 or not isinstance(inst.type, TensorType) or not inst.users):
             return None
         wanted = None
         for user in inst.users:
-            if user.opcode in _HANDS_BUFFER_ON:
+            if user.opdef.has(Trait.PASSES_BUFFERS_ON):
                 return None
             if user.opcode != "dot":
                 continue

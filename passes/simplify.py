@@ -90,7 +90,7 @@ class FoldConstants(RewritePattern):
         """The value of a constant, or of a broadcast or iota of known values within the limit."""
         if inst.opcode == "constant":
             return constant_value(inst)
-        if inst.opcode not in _GENERATORS or inst.type.size > self.limit:
+        if not inst.opdef.has(Trait.GENERATED) or inst.type.size > self.limit:
             return None
         operands = [self._known_value(o) for o in inst.operands]
         if any(v is None for v in operands):
@@ -106,19 +106,15 @@ class FoldConstants(RewritePattern):
             return None
 
 
-# Ops that only generate elements: folding them would grow the IR, not save work.  Their
-# values are still known to the ops that use them.
-_GENERATORS = frozenset({"broadcast", "iota"})
-
-
 def _foldable(inst: Instruction) -> bool:
     """Whether evaluating ``inst`` now is safe and worth it.
 
-    Generators stay (see above); custom-calls need the runtime; control flow may run
+    Generated values stay (broadcasts, iotas: folding them would grow the IR, not save work;
+    their values are still known to the ops that use them); custom-calls need the runtime; control flow may run
     for long or forever; side effects must happen at run time.  Called computations
     must be foldable throughout.
     """
-    return inst.opcode not in _GENERATORS and _evaluates_safely(inst)
+    return not inst.opdef.has(Trait.GENERATED) and _evaluates_safely(inst)
 
 
 def _evaluates_safely(inst: Instruction) -> bool:

@@ -76,7 +76,7 @@ class KernelSet:
         loop, so a reduction behind one (softmax's max and sum, layernorm's mean and
         variance) is one pass over the row, which then stays in cache for the next.
         ``reused`` are values those reductions compute at every column of the row that the
-        column loop needs again (``passes.fuse.row_reused_values``): kept in a row buffer
+        column loop needs again (``ir.analysis.rows.row_reused_values``): kept in a row buffer
         on the stack rather than computed twice.
         ``column_reduces`` (see ``column_reductions``) are accumulated for a tile of columns
         before the column loop reads them.

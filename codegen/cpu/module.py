@@ -34,7 +34,7 @@ from ...ir import Computation, Instruction, Module, TensorType, Trait, TupleType
 from ..errors import reject_custom_calls
 from . import kernels
 from .buffers import Buffer, leaves
-from ...passes.fuse import row_broadcasts, row_reused_values
+from ...ir.analysis.rows import row_broadcasts, row_reused_values
 from .elemental import Elemental, buffer_leaf, constant_global, needs_dims, start_indices
 from .layouts import is_row_major, physical, row_major, same_storage, transpose_is_bitcast
 from .loops import Index, delinearize, for_range, i64, linearize

@@ -1,0 +1,151 @@
+"""Rows of a loop nest: values a kernel may compute once per row instead of once per element.
+
+A kernel's loop nest over ``loop_shape`` is walked as rows (every dimension but the
+minor one) times columns.  A *row broadcast* repeats a row-shaped value along the
+minor dimension; when everything between it and the kernel's outputs reads it only
+at the loop's current row, the kernel computes it once per row, before the row's
+column loop: a row softmax or a layer norm is one pass over each row.  The fusion
+pass groups by this, and both backends plan their row loops with it.
+"""
+
+from __future__ import annotations
+
+from typing import Collection, Sequence
+
+from ..core import Instruction
+from ..ops import Cost, Trait
+from ..types import TensorType
+
+
+def row_broadcasts(instructions: Collection[Instruction],
+                   loop_shape: Sequence[int]) -> list[Instruction]:
+    """The broadcasts among ``instructions`` (one loop body; the outputs are those without
+    users among them, or used by a tuple) that a loop nest over ``loop_shape``, walked as
+    rows x columns, may compute once per row before the row's column loop.
+
+    Such a broadcast repeats its operand along the minor dimension, its operand's
+    dimensions are the major ones of the loop shape in order, and it is evaluated only
+    at the loop's current row: on every path to an output, elementwise ops of the loop
+    shape, and reductions of the minor dimension that are themselves only read through
+    such broadcasts (as softmax's max and sum, layernorm's mean and variance).  Anything
+    else (a transpose, a slice, a full reduction) could read another row, where the
+    hoisted value would be wrong.
+    """
+    shape = tuple(loop_shape)
+    if not shape:
+        return []
+    rows = _RowReads(instructions, shape)
+    return [inst for inst in instructions
+            if _is_row_broadcast(inst, shape) and rows.at_row(inst)]
+
+
+def row_reused_values(instructions: Collection[Instruction], loop_shape: Sequence[int],
+                      per_row: Collection[Instruction]) -> list[Instruction]:
+    """Expensive loop-shaped values that a row's reduction reads (before the column loop, as
+    the ``per_row`` broadcasts are computed) and the column loop reads again at the same
+    positions, as softmax's ``exp(x - max)``: worth keeping for the row instead of computing
+    twice.  Each is read only at the current row (see ``row_broadcasts``)."""
+    shape = tuple(loop_shape)
+    if not shape or not per_row:
+        return []
+    rows = _RowReads(instructions, shape)
+    hoisted = set(per_row)
+    found = []
+    for inst in instructions:
+        if (inst.opdef.cost is not Cost.EXPENSIVE or inst.opdef.has(Trait.REDUCTION) or not _same_shape_as(inst, shape)
+                or not rows.at_row(inst)):
+            continue
+        users = rows.users(inst)
+        in_row = [u for u in users if _reduces_minor(u, shape)]
+        if in_row and len(in_row) < len(users) and _only_hoisted_rows(in_row, rows, shape, hoisted):
+            found.append(inst)
+    return found
+
+
+class _RowReads:
+    """Which values of one loop body are read only at the loop's current row."""
+
+    def __init__(self, instructions: Collection[Instruction], shape: tuple) -> None:
+        self.inside = set(instructions)
+        self.shape = shape
+        self._at_row: dict[Instruction, bool] = {}     # loop-shaped, read at (row, any column)
+        self._as_row: dict[Instruction, bool] = {}     # row-shaped, read at the row's index
+
+    def users(self, inst: Instruction) -> list[Instruction]:
+        return [u for u in inst.users if u in self.inside]
+
+    def at_row(self, inst: Instruction) -> bool:
+        if inst not in self._at_row:
+            self._at_row[inst] = False  # the graph is acyclic: only a placeholder
+            self._at_row[inst] = all(
+                u.opcode == "tuple"
+                or _same_shape(u, inst) and _index_preserving(u) and self.at_row(u)
+                or _reduces_minor(u, self.shape) and self.as_row(u)
+                for u in self.users(inst))
+        return self._at_row[inst]
+
+    def as_row(self, inst: Instruction) -> bool:
+        if inst not in self._as_row:
+            self._as_row[inst] = False
+            shape = self.shape
+            self._as_row[inst] = all(
+                _is_row_broadcast(u, shape) and self.at_row(u)
+                or _same_shape(u, inst) and _index_preserving(u) and self.as_row(u)
+                or u.opcode == "reshape" and _row_shape(inst.type.shape, shape)
+                and _row_shape(u.type.shape, shape) and self.as_row(u)
+                for u in self.users(inst))
+        return self._as_row[inst]
+
+
+def _same_shape_as(inst: Instruction, shape: tuple) -> bool:
+    return isinstance(inst.type, TensorType) and inst.type.shape == shape
+
+
+def _only_hoisted_rows(reductions: list, rows: _RowReads, shape: tuple, hoisted: set) -> bool:
+    """Every use of these row reductions ends in a hoisted broadcast: they are computed
+    before the column loop, never inside it."""
+    pending = list(reductions)
+    seen: set = set()
+    while pending:
+        for user in rows.users(pending.pop()):
+            if user in seen or user in hoisted:
+                continue
+            if _same_shape_as(user, shape):
+                return False  # reaches the column loop without being hoisted
+            seen.add(user)
+            pending.append(user)
+    return True
+
+
+def _same_shape(a: Instruction, b: Instruction) -> bool:
+    return (isinstance(a.type, TensorType) and isinstance(b.type, TensorType)
+            and a.type.shape == b.type.shape)
+
+
+def _index_preserving(inst: Instruction) -> bool:
+    """Reads its same-shaped operands at its own index."""
+    return inst.opdef.has(Trait.ELEMENTWISE)
+
+
+def _row_shape(operand: Sequence[int], loop_shape: tuple) -> bool:
+    """The loop shape's major dimensions in order, with unit dimensions anywhere, the minor
+    one included: its index is the current row's."""
+    kept = [d for d in operand if d != 1]
+    return kept == [d for d in loop_shape[:-1] if d != 1] and len(operand) <= len(loop_shape)
+
+
+def _is_row_broadcast(inst: Instruction, loop_shape: tuple) -> bool:
+    if inst.opcode != "broadcast" or inst.type.shape != loop_shape:
+        return False
+    operand = inst.operands[0].type.shape
+    dims = tuple(inst.attrs["dimensions"])
+    minor = len(loop_shape) - 1
+    return (dims == tuple(range(len(operand)))
+            and all(size == (1 if d == minor else loop_shape[d]) for d, size in zip(dims, operand)))
+
+
+def _reduces_minor(inst: Instruction, loop_shape: tuple) -> bool:
+    """A reduction of exactly the minor dimension of a loop-shaped operand."""
+    return (inst.opcode == "reduce" and len(inst.operands) == 2
+            and inst.operands[0].type.shape == loop_shape
+            and tuple(inst.attrs["dimensions"]) == (len(loop_shape) - 1,))
