@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import IRError
+from .analysis.dots import DotDimensions
 from .analysis.reducers import single_op_reducer
 from .ops import (BRANCHES, AttrKind, AttrSpec, Cost, OpDef, Trait, dtype_kinds, register_op)
 from .types import DType, TensorType, TupleType, Type, same_ignoring_layout, scalar
@@ -728,10 +729,9 @@ def _infer_dot(types, attrs, called, declared):
 
 def _evaluate_dot(inst, args, call):
     lhs, rhs = args
-    lb, rb = list(inst.attrs["lhs_batch_dims"]), list(inst.attrs["rhs_batch_dims"])
-    lc, rc = list(inst.attrs["lhs_contracting_dims"]), list(inst.attrs["rhs_contracting_dims"])
-    lf = [d for d in range(lhs.ndim) if d not in lb + lc]
-    rf = [d for d in range(rhs.ndim) if d not in rb + rc]
+    dims = DotDimensions.of(inst)
+    lb, lc, lf = list(dims.lhs_batch), list(dims.lhs_contracting), list(dims.lhs_free)
+    rb, rc, rf = list(dims.rhs_batch), list(dims.rhs_contracting), list(dims.rhs_free)
     out = inst.type.dtype.numpy
     work = np.dtype(np.float32) if _is_half(out) else out
     size = lambda a, ds: math.prod(a.shape[d] for d in ds)

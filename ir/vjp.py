@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 
 from ..errors import AutodiffError
+from .analysis.dots import DotDimensions
 from .builder import Builder, build_scalar_computation
 from .core import Computation, Instruction, Module
 from .types import DType, TensorType, TupleType, Type
@@ -519,10 +520,9 @@ def _dot(b, inst, ct):
     # free dimensions.  The other operand keeps its side (lhs stays lhs) so that plain matrix
     # products give their cotangents in the operand's own layout, without a transpose.
     lhs, rhs = inst.operands
-    lb, rb = list(inst.attrs["lhs_batch_dims"]), list(inst.attrs["rhs_batch_dims"])
-    lc, rc = list(inst.attrs["lhs_contracting_dims"]), list(inst.attrs["rhs_contracting_dims"])
-    lf = [d for d in range(lhs.type.rank) if d not in lb + lc]
-    rf = [d for d in range(rhs.type.rank) if d not in rb + rc]
+    dims = DotDimensions.of(inst)
+    lb, lc, lf = list(dims.lhs_batch), list(dims.lhs_contracting), list(dims.lhs_free)
+    rb, rc, rf = list(dims.rhs_batch), list(dims.rhs_contracting), list(dims.rhs_free)
     if not lhs.type.dtype.is_float:
         return None, None
     ct = to_dtype(b, ct, lhs.type.dtype)

@@ -33,7 +33,8 @@ from .. import __version__
 from ..codegen.cuda import compile_cubin
 from ..codegen.cuda.module import Alias, Control, Dot, HostComputation, HostProgram, Launch, lower_module
 from ..errors import DeviceError
-from ..ir import DType, Instruction, Module, TensorType, TupleType
+from ..ir import DType, Instruction, Module, TensorType, TupleType, leaf_types
+from ..ir.analysis.dots import DotDimensions
 from .executable import InputError
 
 # Waves of resident blocks an elementwise grid asks for; the grid-stride loop does the rest.
@@ -181,7 +182,7 @@ class CudaExecutable:
                                            kernel.vector)
         self._inputs = program.input_types
         self._names = [f"%{p.name}" for p in program.module.entry.parameters
-                       for _ in range(len(_leaves_of(p.type)))]
+                       for _ in range(len(leaf_types(p.type)))]
 
     @property
     def cuda_source(self) -> str:
@@ -215,7 +216,7 @@ class CudaExecutable:
 
     def _launch(self, step: Launch, env: dict) -> None:
         cupy = self._cupy
-        types = _leaves_of(step.inst.type)
+        types = leaf_types(step.inst.type)
         outputs = [cupy.empty(t.shape, device_dtype(t.dtype)) for t in types]
         if step.kernel is not None:
             function, grid, block, vector = self._launches[step.kernel.name]
@@ -232,10 +233,9 @@ class CudaExecutable:
         inst = step.inst
         lhs, rhs = (env[source] if permutation is None else env[source].transpose(permutation)
                     for source, permutation in zip(step.sources, step.permutations))
-        lb, rb = list(inst.attrs["lhs_batch_dims"]), list(inst.attrs["rhs_batch_dims"])
-        lc, rc = list(inst.attrs["lhs_contracting_dims"]), list(inst.attrs["rhs_contracting_dims"])
-        lf = [d for d in range(lhs.ndim) if d not in lb + lc]
-        rf = [d for d in range(rhs.ndim) if d not in rb + rc]
+        dims = DotDimensions.of(inst)
+        lb, lc, lf = list(dims.lhs_batch), list(dims.lhs_contracting), list(dims.lhs_free)
+        rb, rc, rf = list(dims.rhs_batch), list(dims.rhs_contracting), list(dims.rhs_free)
         out = inst.type.dtype.numpy
         work = np.dtype(np.float32) if inst.type.dtype is DType.F16 else out
         size = lambda array, dims: math.prod(array.shape[d] for d in dims)
@@ -313,12 +313,6 @@ class CudaExecutable:
 
 RUNNERS = {Launch: CudaExecutable._launch, Dot: CudaExecutable._dot, Alias: CudaExecutable._alias,
            Control: CudaExecutable._control}
-
-
-def _leaves_of(t) -> list[TensorType]:
-    if isinstance(t, TupleType):
-        return [leaf for e in t.elements for leaf in _leaves_of(e)]
-    return [t]
 
 
 def _rebuild(t, flat: list, position: int) -> tuple[Any, int]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jitflow import runtime
-from jitflow.codegen.cpu.module import flatten_types
-from jitflow.ir import DType, evaluate
+from jitflow.ir import DType, evaluate, leaf_types
 
 # Transcendental results differ from NumPy by a few ulp (bounds in codegen/cpu/math.py)
 # and reductions sum in a different order, so floats compare with a tolerance.
@@ -47,6 +46,6 @@ def check_against_interpreter(module, *inputs, rtol: float | None = None):
     executable = runtime.compile(module)
     actual = executable(*flatten(inputs))
     if rtol is None:
-        rtol = max(TOLERANCE.get(t.dtype, 0.0) for t in flatten_types(module.entry.result_type))
+        rtol = max(TOLERANCE.get(t.dtype, 0.0) for t in leaf_types(module.entry.result_type))
     assert_same(actual, expected, rtol)
     return actual

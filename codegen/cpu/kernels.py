@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 from llvmlite import ir
 
 from ...ir import DType, Instruction, TensorType, Trait
+from ...ir.analysis.dots import DotDimensions, dot_sizes
 from .buffers import Buffer
 from .elemental import Elemental, Leaf, ReduceStep, buffer_leaf, entry_alloca, reduce_input_indexer
 from .layouts import element_offset, is_row_major, layout_of
@@ -315,7 +316,7 @@ def read_only_at_loop_index(inst: Instruction, scope: Sequence[Instruction], sha
         if value not in verdicts:
             verdicts[value] = all(
                 user.opcode == "tuple" or (
-                    user.opdef.has(Trait.ELEMENTWISE) and user.opcode != "bitcast-convert"
+                    user.opdef.has(Trait.ELEMENTWISE)
                     and isinstance(user.type, TensorType) and user.type.shape == shape and at_index(user))
                 for user in value.users if user in members)
         return verdicts[value]
@@ -347,14 +348,13 @@ def blas_layout(inst: Instruction, lhs: TensorType | None = None,
     buffer is a row-major matrix of the transposed shape: BLAS reads it with a trans flag."""
     lhs = lhs if lhs is not None else inst.operands[0].type
     rhs = rhs if rhs is not None else inst.operands[1].type
-    lb, rb = list(inst.attrs["lhs_batch_dims"]), list(inst.attrs["rhs_batch_dims"])
-    lc, rc = list(inst.attrs["lhs_contracting_dims"]), list(inst.attrs["rhs_contracting_dims"])
+    dims = DotDimensions.of(inst)
+    lb, lc, lf = list(dims.lhs_batch), list(dims.lhs_contracting), list(dims.lhs_free)
+    rb, rc, rf = list(dims.rhs_batch), list(dims.rhs_contracting), list(dims.rhs_free)
     # Dimensions in memory order, most major first.
     lhs_order, rhs_order = list(reversed(layout_of(lhs))), list(reversed(layout_of(rhs)))
     if lhs_order[:len(lb)] != lb or rhs_order[:len(rb)] != rb:
         return None
-    lf = [d for d in range(lhs.rank) if d not in lb + lc]
-    rf = [d for d in range(rhs.rank) if d not in rb + rc]
     lhs_rest = lhs_order[len(lb):]
     rhs_rest = rhs_order[len(rb):]
     if lhs_rest == lf + lc:
@@ -368,18 +368,6 @@ def blas_layout(inst: Instruction, lhs: TensorType | None = None,
     if rhs_rest == rf + rc:
         return transpose_lhs, True
     return None
-
-
-def dot_sizes(inst: Instruction) -> tuple[int, int, int, int]:
-    """(batch, m, n, k) of a dot."""
-    lhs, rhs = inst.operands[0].type, inst.operands[1].type
-    lb, lc = inst.attrs["lhs_batch_dims"], inst.attrs["lhs_contracting_dims"]
-    rb, rc = inst.attrs["rhs_batch_dims"], inst.attrs["rhs_contracting_dims"]
-    batch = math.prod(lhs.shape[d] for d in lb)
-    k = math.prod(lhs.shape[d] for d in lc)
-    m = math.prod(s for d, s in enumerate(lhs.shape) if d not in lb + lc)
-    n = math.prod(s for d, s in enumerate(rhs.shape) if d not in rb + rc)
-    return batch, m, n, k
 
 
 def wants_blas(inst: Instruction) -> bool:

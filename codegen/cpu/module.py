@@ -30,11 +30,12 @@ from typing import Callable, Sequence, Union
 
 from llvmlite import ir
 
-from ...ir import Computation, Instruction, Module, TensorType, Trait, TupleType, Type
+from ...ir import Computation, Instruction, Module, TensorType, Trait, TupleType, Type, leaf_types
+from ...ir.analysis.dots import dot_sizes
+from ...ir.analysis.rows import row_broadcasts, row_reused_values
 from ..errors import reject_custom_calls
 from . import kernels
 from .buffers import Buffer, leaves
-from ...ir.analysis.rows import row_broadcasts, row_reused_values
 from .elemental import Elemental, buffer_leaf, constant_global, needs_dims, start_indices
 from .layouts import is_row_major, physical, row_major, same_storage, transpose_is_bitcast
 from .loops import Index, delinearize, for_range, i64, linearize
@@ -59,16 +60,6 @@ OutputTree = Union[int, tuple]
 ALIGNMENT = 64
 # Workspaces up to this size live on the native stack (no allocation per call).
 STACK_WORKSPACE = 64 * 1024
-# Cheap to recompute per element: consumers generate them instead of reading a buffer.
-_DEFERRED = frozenset({"broadcast", "iota"})
-# Values that share their operand's buffer (a free transpose, a tuple) or are computed
-# from it lazily where they are used (broadcast): reading them reads the operand.
-_ALIASING_OR_LAZY = frozenset({"broadcast", "transpose", "reshape", "bitcast", "tuple",
-                               "get-tuple-element", "copy"})
-# Kernel producers that can write straight into an output buffer.
-_NOT_KERNELS = frozenset({"parameter", "constant", "tuple", "get-tuple-element", "while",
-                          "conditional", "call"})
-
 
 @dataclass
 class LoopNest:
@@ -100,12 +91,6 @@ class Plan:
     largest_kernel_work: int
 
 
-def flatten_types(t: Type) -> list[TensorType]:
-    if isinstance(t, TupleType):
-        return [leaf for element in t.elements for leaf in flatten_types(element)]
-    return [t]
-
-
 class EntryBuilder:
     """Builds the LLVM module of an executable from an IR module."""
 
@@ -120,8 +105,8 @@ class EntryBuilder:
         self.llvm = ir.Module(name=module.name)
         self.kernels = kernels.KernelSet(self.llvm, threads)
         entry = module.entry
-        self.input_types = [leaf for p in entry.parameters for leaf in flatten_types(p.type)]
-        self.output_types = flatten_types(entry.result_type)
+        self.input_types = [leaf for p in entry.parameters for leaf in leaf_types(p.type)]
+        self.output_types = leaf_types(entry.result_type)
         self.workspace_slot = len(self.input_types) + len(self.output_types)
         # The buffer plan (passes/buffers.py) places the entry's values in the workspace;
         # a plan made before the module last changed is ignored, never trusted.  Whatever
@@ -168,7 +153,7 @@ class EntryBuilder:
                                self.workspace_bytes if stack_workspace else 0,
                                bool(self.workspace_bytes) and not stack_workspace, ALIGNMENT)
         names = [f"%{p.name}" + (f"[{i}]" if isinstance(p.type, TupleType) else "")
-                 for p in entry.parameters for i in range(len(flatten_types(p.type)))]
+                 for p in entry.parameters for i in range(len(leaf_types(p.type)))]
         plan = Plan(self.input_types, names, self.output_types, _tree(entry.result_type, [0]),
                     self.workspace_bytes, len(self.kernels.kernels), self.uses_blas, self.dot_epilogues,
                     bool(self.kernels.parallel_kernels), stack_workspace, self.kernels.largest_work)
@@ -188,7 +173,7 @@ class EntryBuilder:
         if root.opcode == "tuple":
             for operand, output in zip(root.operands, outputs):
                 self._plan_direct_outputs(operand, output)
-        elif isinstance(outputs, Buffer) and root.opcode not in _NOT_KERNELS:
+        elif isinstance(outputs, Buffer) and not _names_or_binds(root):
             self._destinations.setdefault(root, outputs)
 
     # -- buffers ------------------------------------------------------------------------
@@ -293,7 +278,7 @@ class EntryBuilder:
 
     def _elemental_kernel(self, inst: Instruction, operands: list[Value], defer: bool = True) -> Value:
         """One loop nest computing ``inst`` from its operands (deferred ones recomputed inline)."""
-        if defer and inst.opcode in _DEFERRED:
+        if defer and inst.opdef.has(Trait.GENERATED):
             return Deferred(inst, tuple(operands))
         nest = self._elemental_nest(inst, operands)
         self._kernel(nest)
@@ -384,7 +369,7 @@ class EntryBuilder:
         target = self.destination(inst)
         # gemm writes row-major; another destination layout gets a relayout copy after it.
         result = target if is_row_major(target.type) else self.temporary(row_major(inst.type))
-        batch, m, n, k = kernels.dot_sizes(inst)
+        batch, m, n, k = dot_sizes(inst)
         by_rows = kernels.gemm_by_rows(inst, self.kernels.threads)
         gemm = self.kernels.gemm_kernel(inst, lhs, rhs, result, layout, by_rows)
         fusable = by_rows and batch == 1 and result is target
@@ -416,7 +401,7 @@ class EntryBuilder:
             values[follower] = SEQUENTIAL.get(follower.opcode, EntryBuilder._elemental_kernel)(
                 self, follower, [values[o] for o in follower.operands])
             follower = next(following, None)
-        if follower is None or dot not in follower.operands or follower.opcode in _DEFERRED:
+        if follower is None or dot not in follower.operands or follower.opdef.has(Trait.GENERATED):
             return None
         operands_of = [result if o is dot else values.get(o) for o in follower.operands]
         if any(v is None for v in operands_of):
@@ -556,7 +541,7 @@ class EntryBuilder:
                 if reader is inst or reader in seen:
                     continue
                 seen.add(reader)
-                if reader.opcode in _ALIASING_OR_LAZY:
+                if _reads_through(reader):
                     aliases.add(reader)
                     pending.append(reader)
                 elif position.get(reader, len(position)) > position[inst]:
@@ -570,7 +555,19 @@ class EntryBuilder:
 
 def _emits_no_code(inst: Instruction) -> bool:
     """Constants become globals and broadcasts are computed where they are read."""
-    return inst.opcode == "constant" or inst.opcode in _DEFERRED
+    return inst.opcode == "constant" or inst.opdef.has(Trait.GENERATED)
+
+
+def _names_or_binds(inst: Instruction) -> bool:
+    """Not a kernel that could write an output buffer directly: a parameter or constant, a
+    name of other buffers, or a loop, branch or call (which copies its callee's result)."""
+    return inst.opdef.has_any(Trait.SOURCE, Trait.NAMES_BUFFERS, Trait.CALLS_PROGRAMS)
+
+
+def _reads_through(inst: Instruction) -> bool:
+    """Shares its operand's buffer (a free transpose or reshape, a tuple) or computes from it
+    lazily where it is read (a broadcast): reading ``inst`` reads the operand."""
+    return inst.opdef.has_any(Trait.GENERATED, Trait.MAY_ALIAS_OPERAND, Trait.NAMES_BUFFERS)
 
 
 def _as_list(value: object) -> list:

@@ -29,18 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
-from ...ir import Computation, DType, Instruction, Module, TensorType, TupleType, Type
+from ...ir import Computation, DType, Instruction, Module, TensorType, Trait, TupleType, leaf_types
 from ..errors import UnsupportedOpError, reject_custom_calls
 from .cstyle import HELPERS, CudaRenderer
 from .kernels import ROW_HELPERS, Kernel, KernelBuilder, row_plan
 
-# Instructions executed by the host program rather than inside a kernel.
-HOST_OPCODES = frozenset({"parameter", "tuple", "get-tuple-element", "while", "conditional",
-                          "call", "fusion", "custom-call"})
 # dot on these runs on cuBLAS (f16 in f32, as the interpreter computes it).
 CUBLAS_DTYPES = frozenset({DType.F16, DType.F32, DType.F64})
-# Ops whose value costs a loop per element: worth storing rather than recomputing.
-_LOOPS = frozenset({"reduce", "dot"})
 
 
 @dataclass
@@ -116,17 +111,11 @@ class HostProgram:
 
     @property
     def input_types(self) -> list[TensorType]:
-        return [leaf for p in self.module.entry.parameters for leaf in flatten_types(p.type)]
+        return [leaf for p in self.module.entry.parameters for leaf in leaf_types(p.type)]
 
     @property
     def output_types(self) -> list[TensorType]:
-        return flatten_types(self.module.entry.result_type)
-
-
-def flatten_types(t: Type) -> list[TensorType]:
-    if isinstance(t, TupleType):
-        return [leaf for element in t.elements for leaf in flatten_types(element)]
-    return [t]
+        return leaf_types(self.module.entry.result_type)
 
 
 def uses_cublas(inst: Instruction) -> bool:
@@ -159,11 +148,9 @@ class Lowering:
                 continue
             if opcode == "fusion":
                 self._fusion(program, inst)
-            elif opcode in ("tuple", "get-tuple-element"):
+            elif inst.opdef.has(Trait.NAMES_BUFFERS):
                 program.steps.append(Alias(inst))
-            elif opcode == "while":
-                program.steps.append(Control(inst, [self.host(c) for c in inst.called]))
-            elif opcode in ("conditional", "call"):
+            elif inst.opdef.has(Trait.CALLS_PROGRAMS):
                 program.steps.append(Control(inst, [self.host(c) for c in inst.called]))
             elif uses_cublas(inst):
                 program.steps.append(dot_step(inst))
@@ -177,7 +164,7 @@ class Lowering:
         for inst in computation.instructions:
             if uses_cublas(inst):
                 keep.update(o for o in dot_step(inst).sources if _kernel_op(o))
-            elif inst.opcode in HOST_OPCODES:
+            elif _on_host(inst):
                 keep.update(o for o in inst.operands if _kernel_op(o))
         if _kernel_op(computation.root):
             keep.add(computation.root)
@@ -190,7 +177,7 @@ class Lowering:
                 scope, _ = _group(inst, keep)
                 rows = row_plan(scope, [inst.type]) if isinstance(inst.type, TensorType) else None
                 for member in scope:
-                    if member is inst or member.opcode not in _LOOPS or member in keep:
+                    if member is inst or not member.opdef.has(Trait.LOOP_PER_ELEMENT) or member in keep:
                         continue
                     if rows is None or member.opcode == "dot":
                         keep.add(member)
@@ -252,8 +239,13 @@ def _elements(inst: Instruction) -> list[Instruction]:
     return elements
 
 
+def _on_host(inst: Instruction) -> bool:
+    """Bound, named, run or launched by the host program, never computed inside a kernel."""
+    return inst.opcode == "parameter" or inst.opdef.has(Trait.HOST_STEP)
+
+
 def _kernel_op(inst: Instruction) -> bool:
-    return inst.opcode not in HOST_OPCODES and not uses_cublas(inst)
+    return not _on_host(inst) and not uses_cublas(inst)
 
 
 def _group(inst: Instruction, keep: set[Instruction]) -> tuple[list[Instruction], list[Instruction]]:
