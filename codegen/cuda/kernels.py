@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...ir import DType, Instruction, TensorType
+from ...ir import DType, Instruction, TensorType, Trait
 from ..errors import UnsupportedOpError
 from .cstyle import HALVES, CStyleRenderer, c_identifier
 from .elemental import CEmitter, Index, compute_dtype, ufunc_reducer
@@ -159,7 +159,7 @@ class KernelBuilder:
             self.uses_rows = True
             vector = self.row_vector
         else:
-            loops = any(i.opcode in ("reduce", "dot") for i in scope)
+            loops = any(i.opdef.has(Trait.LOOP_PER_ELEMENT) for i in scope)
             kind, block, unroll = "elementwise", ELEMENTWISE_BLOCK, 1 if loops else UNROLL
             work = max((t.size for t in out_types), default=0)
             vector = not loops and _vectorizable(leaves, out_types)
@@ -409,10 +409,11 @@ def _accumulator(r: CStyleRenderer, op: str, dtype: DType) -> tuple[str, str]:
         identity = {"add": 0.0, "multiply": 1.0, "maximum": -np.inf, "minimum": np.inf}[op]
         return r.register(work), r.literal(work, identity)
     wide_bits = 64 if dtype.bits == 64 else 32
-    if op in ("maximum", "minimum") and dtype is not DType.PRED:
+    # An integer maximum starts from the type's least value, a minimum from its greatest.
+    bound = {"maximum": "min", "minimum": "max"}.get(op)
+    if bound is not None and dtype is not DType.PRED:
         acc_dtype = DType(f"{'s' if dtype.is_signed_int else 'u'}{wide_bits}")
-        info = np.iinfo(dtype.numpy)
-        identity = info.min if op == "maximum" else info.max
+        identity = getattr(np.iinfo(dtype.numpy), bound)
         return r.storage(acc_dtype), r.literal(acc_dtype, identity)
     acc = r.unsigned(wide_bits)
     identity = {"add": 0, "multiply": 1, "or": 0, "xor": 0, "and": -1,
