@@ -6,7 +6,7 @@ from .autodiff import emit_vjp, zeros_like
 from .core import Computation, Instruction, Module
 from .interpreter import Interpreter, evaluate
 from .op_table import register_custom_call
-from .ops import OPS, AttrKind, AttrSpec, Cost, OpDef, Trait, is_side_effecting, lookup
+from .opdef import OPS, AttrKind, AttrSpec, Cost, OpDef, Trait, is_side_effecting, lookup
 from .printer import print_computation, print_instruction, print_module
 from .types import DType, TensorType, TupleType, Type, is_uniform, leaf_types, scalar
 from .verifier import verify

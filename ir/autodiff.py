@@ -37,7 +37,7 @@ from ..errors import AutodiffError
 from .builder import Builder
 from .core import Computation, Instruction, Module
 from .interpreter import Interpreter
-from .ops import is_side_effecting
+from .opdef import is_side_effecting
 from .types import DType, TensorType, TupleType, Type, same_ignoring_layout
 from .vjp import VJP_RULES, ZERO_GRADIENT, Cotangent, has_float, register_vjp, zeros
 

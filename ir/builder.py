@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import IRError, SourceLocation
 from .core import Computation, Instruction, Module
-from .ops import OPS, lookup
+from .opdef import OPS, lookup
 from .types import DType, TensorType, Type, TupleType, same_ignoring_layout
 
 

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 from ..errors import IRError, SourceLocation
-from .ops import OPS, OpDef
+from .opdef import OPS, OpDef
 from .types import Type
 
 if TYPE_CHECKING:

@@ -24,7 +24,8 @@ import numpy as np
 from ..errors import IRError, ParseError, SourceLocation
 from .builder import Builder, DeclaredTypeError
 from .core import Computation, Instruction, Module
-from .ops import BRANCHES, OPS, AttrKind, AttrSpec, OpDef
+from .attributes import AttrKind
+from .opdef import BRANCHES, OPS, OpDef
 from .types import DType, TensorType, TupleType, Type, same_ignoring_layout
 
 # Attributes meaningful to XLA backends but not to jitflow: read and dropped.
@@ -34,7 +35,6 @@ IGNORED_ATTRIBUTES = frozenset({
     "output_to_operand_aliasing", "custom_call_schedule", "schedule",
 })
 
-_PADDING_WORD = re.compile(r"-?\d")
 
 _TOKEN = re.compile(r"""
     (?P<space>[ \t\r]+)
@@ -335,7 +335,7 @@ class Parser:
                 spec = opdef.attr_spec_spelled(attr_name)
                 if spec.name in attrs:
                     self.error(f"attribute '{attr_name}' is given twice", attr_token)
-                attrs[spec.name] = self.parse_attribute(spec)
+                attrs[spec.name] = spec.parse(self)
             elif attr_name in IGNORED_ATTRIBUTES or attr_name == "backend_config":
                 self.skip_value()
             else:
@@ -396,70 +396,10 @@ class Parser:
                        f" here, found {attr_name}", attr_token)
         return [self.parse_name(f"the {attr_name} computation")]
 
-    def parse_attribute(self, spec: AttrSpec) -> Any:
-        kind = spec.kind
-        token = self.token
-        if kind is AttrKind.INT:
-            return self.parse_int(f"the value of {spec.name}")
-        if kind is AttrKind.INTS:
-            return tuple(self.parse_int_list("{", "}", spec.name))
-        if kind is AttrKind.BOOL:
-            word = self.expect_word(f"true or false for {spec.name}")
-            if word.text not in ("true", "false"):
-                self.error(f"expected true or false for {spec.name}, found {word.text!r}", word)
-            return word.text == "true"
-        if kind is AttrKind.ENUM:
-            word = self.expect_word(f"a value for {spec.name}")
-            if word.text not in spec.choices:
-                self.error(f"{spec.name} must be one of {', '.join(spec.choices)}, found "
-                           f"{word.text!r}", word)
-            return word.text
-        if kind is AttrKind.STRING:
-            if self.token.kind != "string":
-                self.error(f"expected a quoted string for {spec.name}, found {self.describe(token)}")
-            return unquote(self.advance().text)
-        if kind is AttrKind.SLICE:
-            self.expect_punct("{", "to start the slice ranges")
-            ranges = []
-            if not self.parse_optional_punct("}"):
-                while True:
-                    bounds = self.parse_slice_range()
-                    ranges.append(bounds)
-                    if self.parse_optional_punct("}"):
-                        break
-                    self.expect_punct(",", "or '}' between slice ranges")
-            return tuple(ranges)
-        if kind is AttrKind.PADDING:
-            return self.parse_padding()
-        self.error(f"attribute {spec.name} cannot be written here", token)
-
-    def parse_slice_range(self) -> tuple[int, int, int]:
-        self.expect_punct("[", "to start a slice range [start:limit:stride]")
-        start = self.parse_int("the slice start")
-        self.expect_punct(":", "after the slice start")
-        limit = self.parse_int("the slice limit")
-        stride = 1
-        if self.parse_optional_punct(":"):
-            stride = self.parse_int("the slice stride")
-        self.expect_punct("]", "to close the slice range")
-        return (start, limit, stride)
-
-    def parse_padding(self) -> tuple[tuple[int, int, int], ...]:
-        token = self.token
-        if not (token.kind == "word" and _PADDING_WORD.match(token.text)):
-            return ()  # `padding=` with nothing after it: a rank-0 operand
-        self.advance()
-        config = []
-        for entry in token.text.split("x"):
-            parts = entry.split("_")
-            try:
-                numbers = [int(p) for p in parts]
-            except ValueError:
-                numbers = []
-            if len(numbers) not in (2, 3):
-                self.error(f"padding entry {entry!r} must be low_high or low_high_interior", token)
-            config.append(tuple(numbers) + ((0,) if len(numbers) == 2 else ()))
-        return tuple(config)
+    def parse_string(self, context: str) -> str:
+        if self.token.kind != "string":
+            self.error(f"expected {context}, found {self.describe(self.token)}")
+        return unquote(self.advance().text)
 
     def parse_metadata(self) -> SourceLocation:
         self.expect_punct("{", "to start metadata")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .core import Computation, Instruction, Module
-from .ops import BRANCHES, AttrKind, AttrSpec
+from .attributes import AttrKind, quote
+from .opdef import BRANCHES
 from .types import DType, TupleType
 
 
@@ -67,7 +68,7 @@ def print_instruction(inst: Instruction) -> str:
         value = inst.attrs[spec.name]
         if not spec.required and spec.default is not None and value == spec.normalize(spec.default):
             continue
-        parts.append(f"{spec.spelling}={format_attr(spec, value)}")
+        parts.append(f"{spec.spelling}={spec.format(value)}")
     parts.extend(_format_callees(inst))
     if inst.source is not None:
         parts.append(f"metadata={{{format_metadata(inst)}}}")
@@ -84,31 +85,6 @@ def _format_callees(inst: Instruction) -> list[str]:
                     f"false_computation=%{false_branch.name}"]
         return ["branch_computations={" + ", ".join(f"%{c.name}" for c in inst.called) + "}"]
     return [f"{role}=%{callee.name}" for role, callee in zip(roles, inst.called)]
-
-
-def format_attr(spec: AttrSpec, value) -> str:
-    kind = spec.kind
-    if kind is AttrKind.INT:
-        return str(value)
-    if kind is AttrKind.INTS:
-        return "{" + ",".join(map(str, value)) + "}"
-    if kind is AttrKind.BOOL:
-        return "true" if value else "false"
-    if kind is AttrKind.ENUM:
-        return value
-    if kind is AttrKind.STRING:
-        return quote(value)
-    if kind is AttrKind.SLICE:
-        return "{" + ", ".join(f"[{a}:{b}]" if c == 1 else f"[{a}:{b}:{c}]"
-                               for a, b, c in value) + "}"
-    if kind is AttrKind.PADDING:
-        return "x".join(f"{lo}_{hi}" if it == 0 else f"{lo}_{hi}_{it}" for lo, hi, it in value)
-    raise AssertionError(kind)  # pragma: no cover
-
-
-def quote(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
 
 
 def format_metadata(inst: Instruction) -> str:

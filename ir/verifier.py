@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..errors import IRError, VerificationError
 from .core import Computation, Instruction, Module
-from .ops import BRANCHES, OPS
+from .opdef import BRANCHES, OPS
 from .types import same_ignoring_layout
 
 

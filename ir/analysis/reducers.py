@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..ops import Trait
+from ..opdef import Trait
 
 if TYPE_CHECKING:
     from ..core import Computation

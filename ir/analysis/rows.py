@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Collection, Sequence
 
 from ..core import Instruction
-from ..ops import Cost, Trait
+from ..opdef import Cost, Trait
 from ..types import TensorType
 
 

@@ -1,10 +1,10 @@
-"""The op table's vocabulary: how an opcode is declared.
+"""How an opcode is declared: ``OpDef``, its ``Trait``s and ``Cost``, and the registry.
 
-Every opcode is declared exactly once (in ``op_table.py``) as an ``OpDef``:
-arity, attribute schema, called-computation roles, traits, the shape/dtype
-rule, and the NumPy reference evaluation.  The builder, verifier, parser,
-printer and interpreter look ops up here; later stages (autodiff, codegen,
-cost models) keep their own tables keyed by the same opcode.
+Every opcode is declared exactly once (in the ``op_table`` package) as an ``OpDef``:
+arity, attribute schema, called-computation roles, traits, cost, the shape/dtype
+rule, and the NumPy reference evaluation.  The builder, verifier, parser, printer
+and interpreter look ops up here; passes and backends decide by an op's traits and
+cost, and attach their own rules (VJPs, lowerings) in tables keyed by opcode.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import numpy as np
-
 from ..errors import IRError
+from .attributes import AttrKind, AttrSpec  # noqa: F401  (op declarations name them from here)
 from .types import DType, Type
 
 if TYPE_CHECKING:
@@ -81,87 +80,6 @@ class Cost(enum.Enum):
     # Much more than a load (transcendentals, divisions, reductions): never computed twice
     # per element on purpose.
     EXPENSIVE = "expensive"
-
-
-class AttrKind(enum.Enum):
-    """How an attribute's value is represented, checked, printed and parsed."""
-
-    INT = "int"                 # index=0
-    INTS = "ints"               # dimensions={1,0}
-    BOOL = "bool"               # custom_call_has_side_effect=true
-    ENUM = "enum"               # direction=LT
-    STRING = "string"           # custom_call_target="foo"
-    SLICE = "slice"             # slice={[0:2], [1:5:2]}  -> ((start, limit, stride), ...)
-    PADDING = "padding"         # padding=0_0x1_2_1        -> ((low, high, interior), ...)
-    LITERAL = "literal"         # constant({1, 2})         -> np.ndarray
-
-
-@dataclass(frozen=True)
-class AttrSpec:
-    name: str
-    kind: AttrKind
-    required: bool = True
-    default: Any = None
-    choices: tuple[str, ...] = ()
-    # The name in HLO text when it differs: compare's `type=` would collide with the
-    # builder's `type=` (the declared result type).
-    text_name: str | None = None
-
-    @property
-    def spelling(self) -> str:
-        return self.text_name or self.name
-
-    def normalize(self, value: Any) -> Any:
-        """Canonical, hashable form of a user-supplied attribute value."""
-        kind = self.kind
-        try:
-            if kind is AttrKind.INT:
-                if isinstance(value, bool):
-                    raise TypeError
-                return int(value)
-            if kind is AttrKind.INTS:
-                return tuple(int(v) for v in value)
-            if kind is AttrKind.BOOL:
-                if not isinstance(value, (bool, np.bool_)):
-                    raise TypeError
-                return bool(value)
-            if kind is AttrKind.ENUM:
-                if value not in self.choices:
-                    raise IRError(
-                        f"attribute '{self.name}' must be one of {', '.join(self.choices)}, got {value!r}"
-                    )
-                return value
-            if kind is AttrKind.STRING:
-                if not isinstance(value, str):
-                    raise TypeError
-                return value
-            if kind is AttrKind.SLICE:
-                triples = []
-                for entry in value:
-                    entry = tuple(int(v) for v in entry)
-                    if len(entry) == 2:
-                        entry = entry + (1,)
-                    if len(entry) != 3:
-                        raise TypeError
-                    triples.append(entry)
-                return tuple(triples)
-            if kind is AttrKind.PADDING:
-                triples = []
-                for entry in value:
-                    entry = tuple(int(v) for v in entry)
-                    if len(entry) == 2:
-                        entry = entry + (0,)
-                    if len(entry) != 3:
-                        raise TypeError
-                    triples.append(entry)
-                return tuple(triples)
-            if kind is AttrKind.LITERAL:
-                array = np.array(value, copy=True)
-                array.flags.writeable = False
-                return array
-        except (TypeError, ValueError):
-            raise IRError(f"attribute '{self.name}' expects a {kind.value} value, got {value!r}") from None
-        raise AssertionError(kind)  # pragma: no cover
 
 
 # Called-computation roles.  A tuple names fixed roles in order, e.g.
