@@ -587,8 +587,7 @@ def _inner_trips(scope: list[Instruction]) -> int:
             shape = inst.operands[0].type.shape
             trips = max(trips, math.prod(shape[d] for d in inst.attrs["dimensions"]))
         elif inst.opcode == "dot":
-            lhs = inst.operands[0].type
-            trips = max(trips, math.prod(lhs.shape[d] for d in inst.attrs["lhs_contracting_dims"]))
+            trips = max(trips, dot_sizes(inst)[3])
     return trips
 
 
