@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from ...ir import DType, Instruction, TensorType, Trait
+from ...ir.analysis.rows import trailing_rows
 from ..errors import UnsupportedOpError
 from .cstyle import HALVES, CStyleRenderer, c_identifier
 from .elemental import CEmitter, Index, compute_dtype, ufunc_reducer
@@ -100,33 +101,12 @@ def index_type(types: Sequence[TensorType]) -> str:
 
 
 def row_plan(scope: Sequence[Instruction], outputs: Sequence[TensorType]) -> tuple[int, list[int], int] | None:
-    """(rows, split point of each output, longest row) when a row kernel fits, else None."""
-    reduces = [i for i in scope if i.opcode == "reduce"]
-    if not reduces:
+    """(rows, split point of each output, longest row) when a row kernel fits, else None:
+    the reductions share their rows, and the rows are long enough for a block each."""
+    rows = trailing_rows(scope, outputs)
+    if rows is None or rows.longest < MIN_ROW_FOR_BLOCKS or rows.rows == 0:
         return None
-    rows, longest = None, 0
-    for inst in reduces:
-        if len(inst.operands) != 2 or ufunc_reducer(inst.called[0]) is None:
-            return None
-        shape = inst.operands[0].type.shape
-        reduced = sorted(inst.attrs["dimensions"])
-        first = len(shape) - len(reduced)
-        if reduced != list(range(first, len(shape))):
-            return None
-        kept = math.prod(shape[:first])
-        if rows is not None and kept != rows:
-            return None
-        rows = kept
-        longest = max(longest, math.prod(shape[first:]))
-    if longest < MIN_ROW_FOR_BLOCKS or rows == 0:
-        return None
-    splits = []
-    for t in outputs:
-        split = next((p for p in range(len(t.shape) + 1) if math.prod(t.shape[:p]) == rows), None)
-        if split is None:
-            return None
-        splits.append(split)
-    return rows, splits, longest
+    return rows.rows, list(rows.splits), rows.longest
 
 
 class KernelBuilder:

@@ -5,16 +5,22 @@ minor one) times columns.  A *row broadcast* repeats a row-shaped value along th
 minor dimension; when everything between it and the kernel's outputs reads it only
 at the loop's current row, the kernel computes it once per row, before the row's
 column loop: a row softmax or a layer norm is one pass over each row.  The fusion
-pass groups by this, and both backends plan their row loops with it.
+pass groups by this, and the CPU backend plans its row loops with it.
+
+A GPU kernel instead gives each row a thread block: ``trailing_rows`` says when all
+of a kernel's reductions fold the same trailing dimensions of a common row count.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Collection, Sequence
 
 from ..core import Instruction
 from ..opdef import Cost, Trait
 from ..types import TensorType
+from .reducers import single_op_reducer
 
 
 def row_broadcasts(instructions: Collection[Instruction],
@@ -149,3 +155,44 @@ def _reduces_minor(inst: Instruction, loop_shape: tuple) -> bool:
     return (inst.opcode == "reduce" and len(inst.operands) == 2
             and inst.operands[0].type.shape == loop_shape
             and tuple(inst.attrs["dimensions"]) == (len(loop_shape) - 1,))
+
+
+@dataclass(frozen=True)
+class TrailingRows:
+    """Every reduction of a kernel folds its operand's trailing dimensions into ``rows``
+    rows; the longest folds ``longest`` elements per row; output ``k``'s leading
+    ``splits[k]`` dimensions index the rows."""
+
+    rows: int
+    splits: tuple[int, ...]
+    longest: int
+
+
+def trailing_rows(scope: Collection[Instruction], outputs: Sequence[TensorType]) -> TrailingRows | None:
+    """The rows of ``scope``'s reductions, when each is a single-op reduction of its operand's
+    trailing dimensions, all keep the same number of rows, and each output's shape splits
+    into those rows and the rest; else None (also when nothing reduces)."""
+    reductions = [i for i in scope if i.opdef.has(Trait.REDUCTION)]
+    if not reductions:
+        return None
+    rows, longest = None, 0
+    for inst in reductions:
+        if len(inst.operands) != 2 or single_op_reducer(inst.called[0]) is None:
+            return None
+        shape = inst.operands[0].type.shape
+        reduced = sorted(inst.attrs["dimensions"])
+        first = len(shape) - len(reduced)
+        if reduced != list(range(first, len(shape))):
+            return None
+        kept = math.prod(shape[:first])
+        if rows is not None and kept != rows:
+            return None
+        rows = kept
+        longest = max(longest, math.prod(shape[first:]))
+    splits = []
+    for t in outputs:
+        split = next((p for p in range(len(t.shape) + 1) if math.prod(t.shape[:p]) == rows), None)
+        if split is None:
+            return None
+        splits.append(split)
+    return TrailingRows(rows, tuple(splits), longest)
