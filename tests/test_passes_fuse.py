@@ -17,7 +17,7 @@ from jitflow.errors import JitflowError
 from jitflow.ir import (Builder, DType, Module, TensorType, build_scalar_computation, evaluate,
                         parse_module, print_module, verify)
 from jitflow.passes import PassManager, PipelineError, build_pipeline
-from jitflow.passes.fuse import Fuse, fusion_count, row_broadcasts, row_reused_values
+from jitflow.passes.fuse import Fuse, row_broadcasts, row_reused_values
 
 import op_cases
 from codegen_util import check_against_interpreter
