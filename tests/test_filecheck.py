@@ -27,19 +27,21 @@ def filecheck_files() -> list[Path]:
                   and not set(path.relative_to(FILECHECK_DIR).parts) & set(EXCLUDED))
 
 
-def run_lit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(LIT + list(args), capture_output=True, text=True, timeout=300)
+def run_lit(exec_root: Path, *args: str) -> subprocess.CompletedProcess:
+    """lit with its scratch files in ``exec_root``, apart from concurrent runs."""
+    return subprocess.run(LIT + [f"--param=exec_root={exec_root}", *args], capture_output=True,
+                          text=True, timeout=300)
 
 
 @pytest.mark.parametrize("path", filecheck_files(), ids=lambda p: p.relative_to(FILECHECK_DIR).as_posix())
-def test_filecheck(path: Path) -> None:
-    result = run_lit("-v", str(path))
+def test_filecheck(path: Path, tmp_path: Path) -> None:
+    result = run_lit(tmp_path, "-v", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Passed: 1 " in result.stdout, result.stdout
 
 
-def test_lit_finds_the_files_this_test_runs():
-    result = run_lit("--show-tests", str(FILECHECK_DIR))
+def test_lit_finds_the_files_this_test_runs(tmp_path: Path):
+    result = run_lit(tmp_path, "--show-tests", str(FILECHECK_DIR))
     assert result.returncode == 0, result.stdout + result.stderr
     listed = {line.split(" :: ", 1)[1].strip() for line in result.stdout.splitlines() if " :: " in line}
     assert listed == {p.relative_to(FILECHECK_DIR).as_posix() for p in filecheck_files()}

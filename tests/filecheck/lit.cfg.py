@@ -23,8 +23,10 @@ config.suffixes = [".hlo", ".py"]
 # Passes that the negative tests load with --load-pass-plugin: inputs, not tests.
 config.excludes = ["plugins", "lit.cfg.py"]
 config.test_source_root = os.path.dirname(__file__)
-# lit writes its Output/ folders and timings here, never into the source tree.
-config.test_exec_root = os.path.join(tempfile.gettempdir(), f"jitflow-lit-{os.getuid()}")
+# lit writes its Output/ folders and timings here, never into the source tree
+# (``--param exec_root=DIR`` gives each run its own: tests/test_filecheck.py does).
+config.test_exec_root = lit_config.params.get(
+    "exec_root", os.path.join(tempfile.gettempdir(), f"jitflow-lit-{os.getuid()}"))
 
 python = shlex.quote(sys.executable)
 # Whole words at a command's position only: never part of a path or a longer name.
