@@ -1,7 +1,7 @@
 """lit configuration of the FileCheck tests: ``lit tests/filecheck`` runs them all.
 
 A test is a file with ``RUN:`` lines: ``.hlo`` files run ``jitflow opt`` (or
-``jitflow run``) on themselves, ``.py`` files ``jitflow dump`` on a function they
+``jitflow passes``) on themselves, ``.py`` files ``jitflow dump`` on a function they
 define.  ``jitflow`` and ``filecheck`` run under the Python that runs lit, so the
 package that Python imports is the one tested; ``not CMD`` expects CMD to fail and
 ``2>&1`` sends its errors down the pipe (lit's internal shell).
