@@ -4,10 +4,21 @@ It checks arity and attributes against the op table, infers the result type
 with the op's shape rule, names the instruction, records its source location,
 and inserts it at the current insertion point.
 
-    m = Module("example")
-    b = m.builder("main", entry=True)
-    x = b.parameter(TensorType(DType.F32, (4,)), name="x")
-    b.set_root(b.exp(x))
+    >>> from jitflow.ir import DType, Module, TensorType, print_module
+    >>> m = Module("example")
+    >>> b = m.builder("main", entry=True)
+    >>> x = b.parameter(TensorType(DType.F32, (4,)), name="x")
+    >>> b.set_root(b.exponential(x))
+    <Instruction %exponential = f32[4] exponential>
+    >>> print(print_module(m), end="")
+    HloModule example
+    <BLANKLINE>
+    ENTRY %main (x: f32[4]) -> f32[4] {
+      %x = f32[4] parameter(0)
+      ROOT %exponential = f32[4] exponential(%x)
+    }
+
+(The test suite runs this example with doctest, so it stays true.)
 
 Every opcode is available as a method with ``-`` spelled ``_``
 (``b.dynamic_slice(x, i, dynamic_slice_sizes=(2,))``).  Ops whose result type
@@ -24,7 +35,7 @@ import numpy as np
 from ..errors import IRError, SourceLocation
 from .core import Computation, Instruction, Module
 from .opdef import OPS, lookup
-from .types import DType, TensorType, Type, TupleType, same_ignoring_layout
+from .types import DType, TensorType, Type, same_ignoring_layout
 
 
 class DeclaredTypeError(IRError):
@@ -167,7 +178,3 @@ def build_scalar_computation(module: Module, name: str, opcode: str, dtype: DTyp
     params = [builder.parameter(TensorType(dtype, ())) for _ in range(arity)]
     builder.set_root(builder.emit(opcode, *params))
     return builder.computation
-
-
-def tuple_type(*elements: Type) -> TupleType:
-    return TupleType(tuple(elements))

@@ -7,7 +7,7 @@ import numpy as np
 from jitflow import runtime
 from jitflow.ir import DType, evaluate, leaf_types
 
-# Transcendental results differ from NumPy by a few ulp (bounds in codegen/cpu/math.py)
+# Transcendental results differ from NumPy by a few ulp (bounds in codegen/cpu/math/)
 # and reductions sum in a different order, so floats compare with a tolerance.
 TOLERANCE = {DType.F16: 2e-3, DType.BF16: 1.6e-2, DType.F32: 2e-5, DType.F64: 1e-12}
 

@@ -11,6 +11,8 @@ import jitflow
 from jitflow import runtime
 from jitflow.ir import Interpreter, parse_module
 
+from filecheck_util import filecheck
+
 
 def rnn(x, h, n):
     out = np.zeros((x.shape[0], h.shape[0]), np.float32)
@@ -38,11 +40,28 @@ def test_rnn_rows_match_numpy(rows, width):
     np.testing.assert_allclose(got, rnn(x, h, rows), rtol=1e-6, atol=1e-6)
 
 
+# The loop body copies the 8 new values into row t of the 40x8 loop state with a loop of
+# its own; no kernel in the body runs over all 320 elements.
+WINDOW_WRITE = """
+CHECK-LABEL: define internal void @"jf_entry"
+CHECK:       while.body:
+CHECK-NOT:     i64 0, i64 320)
+CHECK:         br label %"window.header"
+CHECK:       window.header:
+CHECK:         icmp slt i64 %"window", 8
+CHECK:       window.body:
+CHECK:         %[[VALUE:.+]] = load float, ptr
+CHECK:         store float %[[VALUE]], ptr
+CHECK:       window.done:
+CHECK-NOT:     i64 0, i64 320)
+CHECK:         br label %"while.condition"
+"""
+
+
 def test_rnn_update_writes_only_the_window():
     x = np.ones((40, 8), np.float32)
     h = np.zeros(8, np.float32)
-    llvm = jitflow.jit(rnn).compile(x, h, np.int64(40)).llvm_ir
-    assert "window" in llvm  # the in-place window loop, not a kernel over all 40x8
+    filecheck(jitflow.jit(rnn).compile(x, h, np.int64(40)).llvm_ir, WINDOW_WRITE)
 
 
 LOOP = """
@@ -98,9 +117,28 @@ LOOP_READ_AFTER = LOOP.replace(
     "  ROOT %t_b = (s64[], f32[4,3]) tuple(%j_b, %sum_b)")
 
 
+# The old array is read after the update, so the update cannot be written in place: the
+# body computes the updated 4x3 array and the sum with kernels over all 12 elements, and
+# copies the sum (48 bytes) into the loop state.  No window loop anywhere.
+WHOLE_ARRAY_UPDATE = """
+CHECK-NOT:   window
+CHECK-LABEL: define internal void @"jf_entry"
+CHECK-NOT:   window
+CHECK:       while.body:
+CHECK-NOT:   window
+CHECK:         call void @"jf_kernel{{[0-9]+}}"(ptr %{{.+}}, i64 0, i64 12)
+CHECK-NOT:   window
+CHECK:         call void @"jf_kernel{{[0-9]+}}"(ptr %{{.+}}, i64 0, i64 12)
+CHECK-NOT:   window
+CHECK:         call void @"llvm.memcpy.p0.p0.i64"(ptr %{{.+}}, ptr %{{.+}}, i64 48, i1 0)
+CHECK-NEXT:    br label %"while.condition"
+CHECK-NOT:   window
+"""
+
+
 def test_an_old_value_read_after_the_update_is_not_overwritten():
     module = parse_module(LOOP_READ_AFTER)
     a = np.arange(12, dtype=np.float32).reshape(4, 3)
     executable = runtime.compile(module)
-    assert "window" not in executable.llvm_ir
+    filecheck(executable.llvm_ir, WHOLE_ARRAY_UPDATE)
     np.testing.assert_array_equal(executable(a), Interpreter(module).run(a))

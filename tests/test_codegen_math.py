@@ -1,4 +1,4 @@
-"""Accuracy of the vectorizable math functions (codegen/cpu/math.py) over whole domains.
+"""Accuracy of the vectorizable math functions (codegen/cpu/math/) over whole domains.
 
 float32: every 997th bit pattern (denormals, infinities and NaNs included) against
 NumPy's float64 result rounded to float32.  float64: random bit patterns plus dense
@@ -15,6 +15,7 @@ import pytest
 
 from jitflow import runtime
 from jitflow.codegen.cpu import math as vmath
+from jitflow.codegen.cpu.math import inverse_trig, powers, trig
 from jitflow.ir import DType, Module, TensorType
 
 
@@ -143,7 +144,7 @@ def test_binary_max_ulp_error_is_the_documented_bound(opcode, dtype):
 def test_trig_reduction_constant_matches_mpmath():
     mpmath = pytest.importorskip("mpmath")
     with mpmath.workdps(450):
-        assert vmath._TWO_OVER_PI == int(mpmath.floor(2 / mpmath.pi * mpmath.mpf(2) ** vmath._TWO_OVER_PI_BITS))
+        assert trig._TWO_OVER_PI == int(mpmath.floor(2 / mpmath.pi * mpmath.mpf(2) ** trig._TWO_OVER_PI_BITS))
 
 
 def test_float32_trig_power_atan2_cbrt_remainder_loops_are_vectorized():
@@ -215,16 +216,16 @@ def test_float64_trig_is_within_one_ulp_of_the_exact_value_at_the_hardest_reduct
 
 def test_float64_trig_table_rows_sum_to_the_scaled_two_over_pi():
     mpmath = pytest.importorskip("mpmath")
-    words = np.array(vmath._f64_table_words()).reshape(-1, 4)
-    assert words.shape[0] == vmath._F64_TABLE_ENTRIES
+    words = np.array(trig._f64_table_words()).reshape(-1, 4)
+    assert words.shape[0] == trig._F64_TABLE_ENTRIES
     # Fixed grids: t0 on 2**-51, t1 on 2**-104, t2 on 2**-157 (what keeps the sums exact).
-    for column, grid in enumerate(vmath._F64_TABLE_GRIDS):
+    for column, grid in enumerate(trig._F64_TABLE_GRIDS):
         scaled = words[:, column] * 2.0 ** grid
         assert np.all(scaled == np.round(scaled)), f"word {column} is off its 2**-{grid} grid"
     with mpmath.workdps(450):
         two_over_pi = 2 / mpmath.pi
         for row in [0, 1, 52, 53, 300, 850, 1024]:
-            exponent = row + vmath._F64_TABLE_FIRST_EXPONENT
+            exponent = row + trig._F64_TABLE_FIRST_EXPONENT
             exact = mpmath.fmod(two_over_pi * mpmath.mpf(2) ** exponent, 4)
             total = sum(mpmath.mpf(float(w)) for w in words[row])
             assert abs(total - exact) < mpmath.mpf(2) ** -205, row
@@ -233,11 +234,11 @@ def test_float64_trig_table_rows_sum_to_the_scaled_two_over_pi():
 def test_atan_and_log_tables_match_mpmath():
     mpmath = pytest.importorskip("mpmath")
     with mpmath.workdps(60):
-        for j, (hi, lo) in enumerate(vmath._ATAN_EIGHTHS):
+        for j, (hi, lo) in enumerate(inverse_trig._ATAN_EIGHTHS):
             assert abs(mpmath.mpf(hi) + mpmath.mpf(lo) - mpmath.atan(mpmath.mpf(j) / 8)) < mpmath.mpf(2) ** -105
-        for constant, (hi, lo) in ((mpmath.pi, vmath._PI), (mpmath.pi / 2, vmath._HALF_PI)):
+        for constant, (hi, lo) in ((mpmath.pi, inverse_trig._PI), (mpmath.pi / 2, inverse_trig._HALF_PI)):
             assert abs(mpmath.mpf(hi) + mpmath.mpf(lo) - constant) < mpmath.mpf(2) ** -105
-        inverses, log_hi, log_lo = vmath._log_table()
+        inverses, log_hi, log_lo = powers._log_table()
         assert 1.0 in inverses and log_hi[inverses.index(1.0)] == 0.0
         for inverse, hi, lo in zip(inverses, log_hi, log_lo):
             assert abs(mpmath.mpf(hi) + mpmath.mpf(lo) + mpmath.log(mpmath.mpf(inverse))) < mpmath.mpf(2) ** -104

@@ -1,8 +1,12 @@
 """Every program of the interpreter's op corpus (tests/op_cases.py) through the CPU backend.
 
 The interpreter's result is the reference; custom-call cases (no CPU lowering) and
-cases whose evaluation must fail are skipped.  The backend ignores layouts, so the
-``@colmajor`` variants hit the compile cache of their row-major twins.
+cases whose evaluation must fail are skipped.  The backend honors layouts: entry
+parameters and results cross the call as C-order arrays of their logical values, and
+values inside are stored in their declared layouts and indexed through their strides.
+A ``@colmajor`` variant whose text differs from its row-major twin's is therefore a
+program of its own (other LLVM IR, its own compile-cache entry) that must agree with
+the interpreter as well.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from codegen_util import check_against_interpreter
+from filecheck_util import filecheck
 from jitflow import runtime
 from jitflow.codegen.cpu import host_threads
 from jitflow.ir import DType, Module, TensorType, TupleType, build_scalar_computation
@@ -228,13 +229,40 @@ COLUMN_CASES = [
 ]
 
 
+# A reduction that keeps the minor dimension accumulates a tile of adjacent outputs at a
+# time, not one strided walk per output: a stack array of accumulators (f32 for halves) is
+# set to the init; for each reduced row the innermost loop walks the tile's columns
+# (consecutive addresses: the column index is the last term of the address) adding into
+# them; then the tile is written out and the next tile starts.
+COLUMN_TILE = r"""
+CHECK-LABEL: define internal void @"jf_kernel0"
+CHECK:         %[[TILE:.+]] = alloca {{\[}}[[WIDTH:[0-9]+]] x [[ACC:float|double|i32|i8]]{{\]}}
+CHECK:       tile.header:
+CHECK:       acc.init.body:
+CHECK:         store [[ACC]] %{{.+}}, {{.+}}
+CHECK:       acc.body:
+CHECK:         %[[AT:.+]] = add nsw i64 %{{.+}}, %"acc"
+CHECK-NEXT:    getelementptr inbounds {{half|float|double|i32|i8}}, ptr %{{.+}}, i64 %[[AT]]
+CHECK:         %[[SLOT:.+]] = getelementptr inbounds {{.+}} %[[TILE]], i64 0, i64 %{{.+}}
+CHECK-NEXT:    %[[OLD:.+]] = load [[ACC]], {{.+}} %[[SLOT]]
+CHECK-NEXT:    %[[NEW:.+]] = {{f?add.*}} [[ACC]] %[[OLD]], %{{.+}}
+CHECK-NEXT:    store [[ACC]] %[[NEW]], {{.+}} %[[SLOT]]
+CHECK:       acc.done:
+CHECK:       col.body:
+CHECK:         load [[ACC]], {{.+}}
+CHECK:       col.done:
+CHECK-NEXT:    %"tile.next" = add nsw i64 %"tile", 1
+CHECK-NEXT:    br label %"tile.header"
+"""
+
+
 @pytest.mark.parametrize("dtype,shape,dims", COLUMN_CASES, ids=str)
 def test_reductions_keeping_the_minor_dimension(dtype, shape, dims):
     module = reduce_module(dtype, shape, dims)
     values = sample(dtype, shape, low=-1.0, high=1.0)
     check_against_interpreter(module, values, rtol=1e-2 if dtype is DType.F16 else 1e-5)
-    if 0 not in shape:  # accumulated a tile of columns at a time, not one strided walk per output
-        assert "tile.header" in runtime.compile(module).llvm_ir
+    if 0 not in shape:
+        filecheck(runtime.compile(module).llvm_ir, COLUMN_TILE)
 
 
 @pytest.mark.parametrize("opcode", ["maximum", "minimum", "multiply", "or"])

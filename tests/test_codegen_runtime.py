@@ -11,6 +11,8 @@ from jitflow.errors import BackendError, JitflowError
 from jitflow.ir import DType, Module, TensorType, TupleType
 from jitflow.runtime import InputError
 
+from filecheck_util import filecheck
+
 
 def add_one(shape=(4,), dtype=DType.F32) -> Module:
     module = Module("add_one")
@@ -92,11 +94,49 @@ def test_unknown_target():
         runtime.compile(add_one(), target="tpu")
 
 
+# x + 1 on 1023 floats: the entry calls one kernel over all of them; its loop adds the
+# constant to each element and stores the sum.  The objects entry (the fast path of a
+# call) validates the arrays and calls the entry.
+ADD_ONE_LLVM = """
+CHECK:       define internal void @"jf_entry"(ptr %[[BUFFERS:.+]])
+CHECK-NEXT:  {
+CHECK-NEXT:  entry:
+CHECK-NEXT:    call void @"jf_kernel0"(ptr %[[BUFFERS]], i64 0, i64 1023)
+CHECK-NEXT:    ret void
+CHECK-NEXT:  }
+CHECK-LABEL: define internal void @"jf_kernel0"
+CHECK:         %[[X:.+]] = load float, ptr
+CHECK:         %[[SUM:.+]] = fadd float %[[X]], %{{.+}}
+CHECK-NEXT:    %[[OUT:.+]] = getelementptr inbounds float, ptr
+CHECK-NEXT:    store float %[[SUM]], ptr %[[OUT]]
+CHECK-LABEL: define i32 @"jf_entry_objects"
+CHECK:         call void @"jf_entry"(
+"""
+# After O3 the kernel is vectorized (8 or 16 floats a step, by the host's vector width).
+ADD_ONE_OPTIMIZED = """
+CHECK-LABEL: @jf_entry_objects(
+CHECK:       vector.body:
+CHECK:         %[[X:.+]] = load <[[WIDTH:8|16]] x float>, ptr
+CHECK:         %[[SUM:.+]] = fadd <[[WIDTH]] x float> %[[X]], {{.*}}1.000000e+00
+CHECK:         store <[[WIDTH]] x float> %[[SUM]], ptr
+CHECK:         br i1 %{{.+}}, label %{{.+}}, label %vector.body
+"""
+# x86-64 assembly of the same loop: packed adds of ymm/zmm registers, stored, looped, returned.
+ADD_ONE_ASM = """
+CHECK-LABEL: jf_entry_objects:
+CHECK:         vaddps {{.+}}, %[[SUM:[yz]mm[0-9]+]]
+CHECK:         vmovups %[[SUM]], (
+CHECK:         jne
+CHECK:         retq
+CHECK:       .size jf_entry_objects,
+"""
+
+
 def test_introspection_and_stats():
     executable = runtime.compile(add_one((1023,)))
-    assert "define" in executable.llvm_ir and "jf_entry" in executable.llvm_ir
-    assert "<8 x float>" in executable.llvm_ir_optimized or "<16 x float>" in executable.llvm_ir_optimized
-    assert "ret" in executable.asm
+    filecheck(executable.llvm_ir, ADD_ONE_LLVM)
+    filecheck(executable.llvm_ir_optimized, ADD_ONE_OPTIMIZED)
+    filecheck(executable.asm, ADD_ONE_ASM)
     stats = executable.stats
     for key in ("build_llvm_ir_s", "llvm_optimize_s", "llvm_codegen_s", "compile_total_s"):
         assert stats[key] >= 0

@@ -1,15 +1,13 @@
-"""FileCheck tests: IR text in, a `jitflow` command, CHECK lines over its output.
+"""FileCheck tests, run by lit: IR text in, a ``jitflow`` command, CHECK lines over its output.
 
-Each ``.hlo`` file under ``filecheck/`` (subfolders included) holds ``// RUN:``
-lines in lit's style, e.g. ``// RUN: jitflow opt %s | filecheck %s``; ``%S`` is
-the file's folder; ``not CMD`` expects CMD to fail and ``2>&1`` sends its errors
-down the pipe.  ``jitflow`` and ``filecheck`` run under this test's Python so
-the installed package is what gets tested.
+Each test file under ``filecheck/`` (subfolders included; ``filecheck/lit.cfg.py``
+says which files are tests and how their ``RUN:`` lines run) holds lines such as
+``// RUN: jitflow opt %s | filecheck %s``.  ``lit tests/filecheck`` runs them all;
+here lit runs one file per test, so that pytest reports and selects them one by one.
 """
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -17,41 +15,33 @@ from pathlib import Path
 import pytest
 
 FILECHECK_DIR = Path(__file__).parent / "filecheck"
-TOOLS = {"jitflow": [sys.executable, "-m", "jitflow"],
-         "filecheck": [sys.executable, "-m", "filecheck"]}
+# lit has no ``python -m lit``; its console script may belong to another Python.
+LIT = [sys.executable, "-c", "import sys, lit.main; sys.argv[0] = 'lit'; lit.main.main()"]
+# What lit.cfg.py declares: its suffixes, minus its excludes.
+SUFFIXES = (".hlo", ".py")
+EXCLUDED = ("plugins", "lit.cfg.py")
 
 
-def run_lines(path: Path) -> list[str]:
-    return [line.split("RUN:", 1)[1].strip() for line in path.read_text().splitlines()
-            if line.lstrip().startswith("// RUN:")]
+def filecheck_files() -> list[Path]:
+    return sorted(path for path in FILECHECK_DIR.rglob("*") if path.suffix in SUFFIXES
+                  and not set(path.relative_to(FILECHECK_DIR).parts) & set(EXCLUDED))
 
 
-def run_pipeline(command: str, path: Path) -> None:
-    data = b""
-    command = command.replace("%s", shlex.quote(str(path)))
-    command = command.replace("%S", shlex.quote(str(path.parent)))
-    for stage in command.split("|"):
-        words = shlex.split(stage)
-        expect_failure = words[0] == "not"
-        if expect_failure:
-            words = words[1:]
-        merge_stderr = "2>&1" in words
-        words = [w for w in words if w != "2>&1"]
-        if words[0] not in TOOLS:
-            raise ValueError(f"{path.name}: unknown tool {words[0]!r} in RUN line")
-        result = subprocess.run(TOOLS[words[0]] + words[1:], input=data, capture_output=True,
-                                timeout=120)
-        failed = result.returncode != 0
-        if failed != expect_failure:
-            pytest.fail(f"{path.name}: `{stage.strip()}` exited {result.returncode}\n"
-                        f"{result.stdout.decode()}\n{result.stderr.decode()}")
-        data = result.stdout + (result.stderr if merge_stderr else b"")
+def run_lit(exec_root: Path, *args: str) -> subprocess.CompletedProcess:
+    """lit with its scratch files in ``exec_root``, apart from concurrent runs."""
+    return subprocess.run(LIT + [f"--param=exec_root={exec_root}", *args], capture_output=True,
+                          text=True, timeout=300)
 
 
-@pytest.mark.parametrize("path", sorted(FILECHECK_DIR.rglob("*.hlo")),
-                         ids=lambda p: p.relative_to(FILECHECK_DIR).as_posix())
-def test_filecheck(path: Path) -> None:
-    commands = run_lines(path)
-    assert commands, f"{path.name} has no RUN line"
-    for command in commands:
-        run_pipeline(command, path)
+@pytest.mark.parametrize("path", filecheck_files(), ids=lambda p: p.relative_to(FILECHECK_DIR).as_posix())
+def test_filecheck(path: Path, tmp_path: Path) -> None:
+    result = run_lit(tmp_path, "-v", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Passed: 1 " in result.stdout, result.stdout
+
+
+def test_lit_finds_the_files_this_test_runs(tmp_path: Path):
+    result = run_lit(tmp_path, "--show-tests", str(FILECHECK_DIR))
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = {line.split(" :: ", 1)[1].strip() for line in result.stdout.splitlines() if " :: " in line}
+    assert listed == {p.relative_to(FILECHECK_DIR).as_posix() for p in filecheck_files()}

@@ -50,14 +50,6 @@ def _operand_dtype(inst: Instruction, index: int = 0) -> DType:
     return inst.operands[index].type.dtype
 
 
-def _kind(dtype: DType) -> str:
-    if dtype.is_float:
-        return "f"
-    if dtype.is_signed_int:
-        return "s"
-    return "u" if dtype.is_unsigned_int else "p"
-
-
 def _in_compute_type(fn: Callable[[ir.IRBuilder, list, DType], ir.Value]) -> Emitter:
     """Run a float emitter in the compute type: halves widen to f32 and round back once."""
 

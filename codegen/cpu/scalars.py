@@ -136,10 +136,6 @@ def float_unary(module: ir.Module, base: str, t: ir.Type) -> ir.Function:
     return intrinsic(module, f"llvm.{base}.{_suffix(t)}", t, [t])
 
 
-def float_binary(module: ir.Module, base: str, t: ir.Type) -> ir.Function:
-    return intrinsic(module, f"llvm.{base}.{_suffix(t)}", t, [t, t])
-
-
 def fabs(module: ir.Module, t: ir.Type) -> ir.Function:
     return float_unary(module, "fabs", t)
 
