@@ -139,14 +139,9 @@ class InterpreterExecutable:
 def build_executable(module: Module, backend: str) -> Callable[..., Any]:
     if backend == "interpreter":
         return InterpreterExecutable(module)
-    from .. import runtime
+    from .. import runtime  # imported on first use: it loads llvmlite
 
-    compile_module = getattr(runtime, "compile", None)
-    if compile_module is None:
-        raise BackendError(f"backend {backend!r} needs jitflow.runtime.compile, which this build "
-                           "does not provide; use jit(..., backend='interpreter') or run inside "
-                           "`with jitflow.interpreter_mode():`")
-    return compile_module(module, backend)
+    return runtime.compile(module, backend)
 
 
 @dataclass

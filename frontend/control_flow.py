@@ -75,10 +75,6 @@ class ReturnValue(Undefined):
         super().__init__("<return value>")
 
 
-def is_undefined(value: Any) -> bool:
-    return isinstance(value, Undefined)
-
-
 # -- sub-computation building ---------------------------------------------------------
 
 class SubgraphBuilder(Builder):
