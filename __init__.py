@@ -1,7 +1,6 @@
 """jitflow: a small graph compiler for NumPy-style array programs."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .errors import (ArgumentError, BackendError, ConcretizationError, InterpreterError, IRError,
                      JitflowError, JitflowRetraceWarning, ParseError, ScalarOverflowError,
                      ShapeError, SourceLocation, TracingError, TracingIndexError, TracingTypeError,

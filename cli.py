@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 from numpy.lib import format as npy_format
 
-from . import __version__, runtime
+from . import runtime
+from ._version import __version__
 from .errors import IRError, JitflowError, ParseError, VerificationError
 from .ir import (Computation, DType, Instruction, Interpreter, Module, TensorType, TupleType, Type,
                  parse_module, print_module, verify)
