@@ -39,7 +39,7 @@ from .autograph_ops import (ReturnValue, Undefined, and_, for_range, for_stmt,  
                             if_exp, if_stmt, list_append, not_, or_, return_value, set_item,
                             while_stmt)
 from .autograph_transform import AG, call_skipper, convert_function, local_names
-from .tracing import _is_internal
+from .tracing import is_internal
 
 __all__ = ["convert", "converted", "to_code"]
 
@@ -138,7 +138,7 @@ def converted(f: Any) -> Any:
 
 def _is_user_code(fn: types.FunctionType) -> bool:
     filename = fn.__code__.co_filename
-    if filename.startswith("<") or _is_internal(filename):
+    if filename.startswith("<") or is_internal(filename):
         return False
     return not os.path.abspath(filename).startswith(_LIBRARY_PREFIXES)
 
