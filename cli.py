@@ -301,8 +301,7 @@ CODE_STAGES = {"llvm": "llvm_ir", "llvm-opt": "llvm_ir_optimized", "asm": "asm"}
 
 
 def run_dump(args: argparse.Namespace) -> int:
-    from .frontend import jit
-    from .frontend.api import Jitted
+    from .frontend import Jitted, jit
 
     function = load_function(args.target)
     jitted = function if isinstance(function, Jitted) else jit(function, backend=args.backend)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import jitflow
+import jitflow.nn.module
 from jitflow import jit, losses
 from jitflow.errors import is_jitflow_code
 from jitflow.passes.base import describe_exception
@@ -18,6 +19,7 @@ X = np.arange(6, dtype=np.float32).reshape(2, 3)
 
 
 def test_every_folder_of_the_package_is_jitflow_code():
+    assert is_jitflow_code(jitflow.nn.module.__file__)
     assert is_jitflow_code(losses.__file__)
     assert is_jitflow_code(jitflow.__file__)
     for folder in ("nn", "data", "export", "distribute"):  # folders not listed anywhere

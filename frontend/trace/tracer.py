@@ -4,7 +4,7 @@ A ``TraceContext`` owns the module being built and its entry builder.  A
 ``Tracer`` is a symbolic array: an IR instruction plus the context it lives in
 and a *weak* flag (a Python scalar argument, which NEP 50 lets adapt to the
 other operand's dtype).  Its operators and methods are attached from a table in
-``methods.py``; its NumPy protocols dispatch through ``numpy_api.py``.
+``numpy/methods.py``; its NumPy protocols dispatch through ``numpy/api.py``.
 
 Every instruction is stamped with the user's source line: the first stack frame
 outside jitflow's own modules (and NumPy's), found when the instruction is built.
@@ -18,8 +18,8 @@ from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-from ..errors import ConcretizationError, SourceLocation, TracingError, is_jitflow_code
-from ..ir import Builder, Computation, DType, Instruction, Module, TensorType, is_uniform
+from ...errors import ConcretizationError, SourceLocation, TracingError, is_jitflow_code
+from ...ir import Builder, Computation, DType, Instruction, Module, TensorType, is_uniform
 
 _NUMPY_PREFIX = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
 _internal_cache: dict[str, bool] = {}
@@ -67,7 +67,7 @@ def numpy_name(func: Any) -> str:
 class TraceContext:
     """Records the IR of one traced function into ``module``'s entry computation."""
 
-    # The class of this context's tracers: an eager GradientTape's context (frontend/tape.py)
+    # The class of this context's tracers: an eager GradientTape's context (autodiff/tape.py)
     # makes tracers that also have concrete values.
     tracer_class: type[Tracer]
 
