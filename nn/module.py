@@ -1,8 +1,7 @@
 """``Module``: a container of variables and submodules in the ``tf.Module`` style.
 
-Optimizers are modules, and so will be layers and models.  A module is built only on
-the public API (``Variable``); ``jit`` recognizes module arguments by the protocol
-attribute ``__jitflow_state_container__`` (see ``frontend/state.py``), not by this class.
+Optimizers are modules, and so will be layers and models.  ``jit`` does not know this
+class: it recognizes a module argument by its ``__jitflow_state_container__`` attribute.
 """
 
 from __future__ import annotations
@@ -22,8 +21,8 @@ class Module:
     inputs of the trace.
     """
 
-    # jit takes a module argument as static by identity (frontend/state.py documents this
-    # protocol), so that a jitted method's ``self`` is not traced.
+    # jit's protocol (frontend/state.py): a module argument, such as a jitted method's
+    # ``self``, is static by identity, and its variables are read inside the trace.
     __jitflow_state_container__ = True
 
     def __init__(self, name: str | None = None) -> None:
