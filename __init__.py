@@ -1,30 +1,27 @@
-"""jitflow: a small graph compiler for NumPy-style array programs."""
+"""jitflow: a small graph compiler for NumPy-style array programs.
 
-__version__ = "0.1.0"
+The compiler's public API (``jit``, ``grad``, ``Variable``, ``GradientTape``,
+``jitflow.random``) comes from ``frontend``; the model library (``Module``,
+``optimizers``, ``losses``) from ``nn``, which is built on that API.
+"""
 
-from .errors import (ArgumentError, BackendError, ConcretizationError, InterpreterError, IRError,
-                     JitflowError, JitflowRetraceWarning, ParseError, ScalarOverflowError,
-                     ShapeError, SourceLocation, TracingError, TracingIndexError, TracingTypeError,
-                     UnsupportedError, VerificationError)
-from .frontend import autograph, config, interpreter_mode, jit
+from ._version import __version__
+from .errors import (ArgumentError, AutodiffError, AutoGraphError, BackendError,
+                     BranchVariableError, ConcretizationError, GradientTapeError, InterpreterError,
+                     IRError, JitflowError, JitflowRetraceWarning, LoopVariableError, ParseError,
+                     ScalarOverflowError, ShapeError, SourceLocation, TracedListAppendError,
+                     TracingError, TracingIndexError, TracingTypeError, UnsupportedError,
+                     VariableError, VerificationError)
+from .frontend import (GradientTape, Variable, autograph, config, grad, interpreter_mode, jit,
+                       random, value_and_grad, vjp)
+from .nn import Module, losses, optimizers
 from .passes import register_pass
-from .frontend.autodiff import grad, value_and_grad, vjp
-from .errors import AutodiffError
 
-__all__ = ["ArgumentError", "BackendError", "ConcretizationError", "IRError", "InterpreterError",
-           "JitflowError", "JitflowRetraceWarning", "ParseError", "ScalarOverflowError",
-           "ShapeError", "SourceLocation", "TracingError", "TracingIndexError", "TracingTypeError",
-           "UnsupportedError", "VerificationError", "__version__", "config", "interpreter_mode",
-           "jit", "register_pass"]
-__all__ += ["AutodiffError", "grad", "value_and_grad", "vjp"]
-from .errors import GradientTapeError, VariableError
-from .frontend import losses, optimizers, random
-from .frontend.state import Module, Variable
-from .frontend.tape import GradientTape
-
-__all__ += ["GradientTape", "GradientTapeError", "Module", "Variable", "VariableError", "losses",
-            "optimizers", "random"]
-from .errors import AutoGraphError, BranchVariableError, LoopVariableError, TracedListAppendError
-
-__all__ += ["AutoGraphError", "BranchVariableError", "LoopVariableError", "TracedListAppendError",
-            "autograph"]
+__all__ = ["ArgumentError", "AutoGraphError", "AutodiffError", "BackendError",
+           "BranchVariableError", "ConcretizationError", "GradientTape", "GradientTapeError",
+           "IRError", "InterpreterError", "JitflowError", "JitflowRetraceWarning",
+           "LoopVariableError", "Module", "ParseError", "ScalarOverflowError", "ShapeError",
+           "SourceLocation", "TracedListAppendError", "TracingError", "TracingIndexError",
+           "TracingTypeError", "UnsupportedError", "Variable", "VariableError",
+           "VerificationError", "__version__", "autograph", "config", "grad", "interpreter_mode",
+           "jit", "losses", "optimizers", "random", "register_pass", "value_and_grad", "vjp"]

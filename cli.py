@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 from numpy.lib import format as npy_format
 
-from . import __version__, runtime
+from . import runtime
+from ._version import __version__
 from .errors import IRError, JitflowError, ParseError, VerificationError
 from .ir import (Computation, DType, Instruction, Interpreter, Module, TensorType, TupleType, Type,
                  parse_module, print_module, verify)
@@ -300,8 +301,7 @@ CODE_STAGES = {"llvm": "llvm_ir", "llvm-opt": "llvm_ir_optimized", "asm": "asm"}
 
 
 def run_dump(args: argparse.Namespace) -> int:
-    from .frontend import jit
-    from .frontend.api import Jitted
+    from .frontend import Jitted, jit
 
     function = load_function(args.target)
     jitted = function if isinstance(function, Jitted) else jit(function, backend=args.backend)

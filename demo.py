@@ -13,11 +13,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .frontend import jit
-from .frontend import losses, optimizers, random
-from .frontend.state import Module, Variable
-from .frontend.tape import GradientTape
+from .frontend import GradientTape, Variable, jit, random
 from .ir import print_module
+from .nn import Module, losses, optimizers
 
 # float32 compiled results against NumPy's float32 results.
 RTOL = 1e-4

@@ -6,6 +6,7 @@ and exits with status 2 instead of showing a traceback from our internals.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -32,6 +33,38 @@ class SourceLocation:
         if self.function:
             where += f" (in {self.function})"
         return where
+
+
+# The package directory as code objects name it (the import path) and as the disk does
+# (an installation may reach the package through a symbolic link).
+_PACKAGE_DIRS = tuple({os.path.dirname(os.path.abspath(__file__)),
+                       os.path.dirname(os.path.realpath(__file__))})
+# What the package ships that is user code: its tests, examples and benchmarks, and the
+# programs ``jitflow demo`` compiles.  Errors and IR metadata point at their lines.
+USER_CODE = frozenset({"tests", "examples", "bench", "demo.py"})
+_jitflow_code_cache: dict[str, bool] = {}
+
+
+def is_jitflow_code(filename: str) -> bool:
+    """Whether ``filename`` (a code object's ``co_filename``) is jitflow's own code.
+
+    Every file inside the jitflow package is, except the user code it ships (``USER_CODE``):
+    the answer comes from the package directory, so a new folder of the library is jitflow's
+    code without being listed anywhere.  Names such as ``<string>`` are never jitflow's.
+    """
+    inside = _jitflow_code_cache.get(filename)
+    if inside is None:
+        inside = not filename.startswith("<") and _in_package(os.path.abspath(filename))
+        _jitflow_code_cache[filename] = inside
+    return inside
+
+
+def _in_package(path: str) -> bool:
+    for package_dir in _PACKAGE_DIRS:
+        if path.startswith(package_dir + os.sep):
+            top = path[len(package_dir) + 1:].split(os.sep, 1)[0]
+            return top not in USER_CODE
+    return False
 
 
 class ParseError(JitflowError):

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from .state import Variable
-from .tracing import Tracer
+from .trace.tracer import Tracer
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _KEY_PARITY = 0x1BD11BDA

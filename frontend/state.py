@@ -1,4 +1,4 @@
-"""Mutable state in the TensorFlow style: ``Variable``, ``Module``, and their functionalization.
+"""Mutable state in the TensorFlow style: ``Variable`` and its functionalization.
 
 A ``Variable`` owns a NumPy array.  Outside any trace it behaves like that array
 (operators, NumPy functions, ``np.asarray``).  While ``jit`` traces a function,
@@ -15,8 +15,9 @@ reads is fixed by that trace: a jitted function that later closes over other
 variables keeps using the ones it first read.
 
 ``Scope`` is one functionalization in progress: a ``jit`` trace, or an eager
-``GradientTape``'s recording (``frontend/tape.py``), which reads variables the
-same way but also computes every value.
+``GradientTape``'s recording (``autodiff/tape.py``), which reads variables the
+same way but also computes every value.  Containers of variables (``jitflow.nn.Module``)
+live above the frontend; ``jit`` knows them by ``STATE_CONTAINER_ATTRIBUTE``.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ import numpy as np
 
 from ..errors import ConcretizationError, IRError, VariableError
 from ..ir import DType, Instruction, TensorType
-from .lowering import convert, lift
-from .promotion import is_python_scalar
-from .tracing import TraceContext, Tracer, tracing_error
+from .trace.emitters import convert, lift
+from .trace.promotion import is_python_scalar
+from .trace.tracer import TraceContext, Tracer, tracing_error
 
 # -- scopes -------------------------------------------------------------------------
 
@@ -408,86 +409,21 @@ for _name in _UNARY_OPERATORS:
 del _name, _function
 
 
-# -- Module ---------------------------------------------------------------------------
+# -- jit's protocol for containers of state --------------------------------------------
 
-
-class Module:
-    """A container of state in the ``tf.Module`` style.
-
-    Attributes that are Variables, Modules, or (nested) lists, tuples and dicts of
-    them are found by ``variables``, ``trainable_variables`` and ``submodules``,
-    in attribute order, each once.  ``jit`` applied to a method works: the module
-    instance is a static argument (by identity) and its variables are implicit
-    inputs of the trace.
-    """
-
-    def __init__(self, name: str | None = None) -> None:
-        self._module_name = name
-
-    @property
-    def name(self) -> str:
-        return getattr(self, "_module_name", None) or _snake_case(type(self).__name__)
-
-    @property
-    def variables(self) -> list[Variable]:
-        """Every variable of this module and its submodules."""
-        return [v for v in self._walk() if isinstance(v, Variable)]
-
-    @property
-    def trainable_variables(self) -> list[Variable]:
-        return [v for v in self.variables if v.trainable]
-
-    @property
-    def submodules(self) -> list[Module]:
-        """Every module under this one (not itself), outer ones first."""
-        return [m for m in self._walk() if isinstance(m, Module)]
-
-    def _walk(self) -> list[Any]:
-        found: list[Any] = []
-        seen = {id(self)}
-
-        def visit(value: Any) -> None:
-            if isinstance(value, (Variable, Module)):
-                if id(value) in seen:
-                    return
-                seen.add(id(value))
-                found.append(value)
-                if isinstance(value, Module):
-                    for child in _attributes(value):
-                        visit(child)
-            elif isinstance(value, (list, tuple)):
-                for child in value:
-                    visit(child)
-            elif isinstance(value, dict):
-                for child in value.values():
-                    visit(child)
-
-        for child in _attributes(self):
-            visit(child)
-        return found
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} '{self.name}' ({len(self.variables)} variables)>"
-
-
-def _attributes(module: Module) -> list[Any]:
-    return [value for key, value in vars(module).items() if key != "_module_name"]
-
-
-def _snake_case(name: str) -> str:
-    out = ""
-    for index, char in enumerate(name):
-        if char.isupper() and index and not name[index - 1].isupper():
-            out += "_"
-        out += char.lower()
-    return out
+# A class whose instances hold variables (``jitflow.nn.Module`` and its subclasses) sets
+# this attribute to True.  ``jit`` then treats an argument of that class as static by
+# identity, and the variables it holds are read inside the trace like any variable: this is
+# how ``jit`` recognizes modules (``self`` of a jitted method) without importing them.
+STATE_CONTAINER_ATTRIBUTE = "__jitflow_state_container__"
 
 
 def is_implicitly_static(value: Any) -> bool:
     """Arguments ``jit`` treats as static without being told, by identity: variables and
-    modules.  Their state is read inside the trace, as for variables the function closes
-    over (a variable argument is an implicit input, and written back when assigned)."""
-    return isinstance(value, (Variable, Module))
+    containers of state (``STATE_CONTAINER_ATTRIBUTE``).  Their state is read inside the
+    trace, as for variables the function closes over (a variable argument is an implicit
+    input, and written back when assigned)."""
+    return isinstance(value, Variable) or getattr(type(value), STATE_CONTAINER_ATTRIBUTE, False)
 
 
 class IdentityKey:

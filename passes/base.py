@@ -27,10 +27,9 @@ import traceback
 import typing
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from ..errors import JitflowError
+from ..errors import JitflowError, is_jitflow_code
 from ..ir import Module
 
 
@@ -50,14 +49,12 @@ class PassError(JitflowError):
         self.pass_name = pass_name
 
 
-# Code that is not the plugin's own: jitflow's stages and installed libraries.  An error's
-# location is the innermost frame outside them (a NumPy error is reported at the plugin
-# line that called NumPy).
-_PACKAGE = Path(__file__).resolve().parent.parent
-_NOT_PLUGIN_CODE = tuple(
-    [str(_PACKAGE / stage) + os.sep for stage in ("ir", "passes", "frontend", "codegen", "runtime")]
-    + [path + os.sep for path in {sysconfig.get_paths()[key]
-                                  for key in ("stdlib", "platstdlib", "purelib", "platlib")}])
+# Code that is not the plugin's own: jitflow's (errors.is_jitflow_code) and installed
+# libraries.  An error's location is the innermost frame outside them (a NumPy error is
+# reported at the plugin line that called NumPy).
+_LIBRARY_CODE = tuple(path + os.sep for path in {sysconfig.get_paths()[key]
+                                                 for key in ("stdlib", "platstdlib", "purelib",
+                                                             "platlib")})
 
 
 def describe_exception(error: BaseException) -> str:
@@ -65,7 +62,8 @@ def describe_exception(error: BaseException) -> str:
     frames = traceback.extract_tb(error.__traceback__)
     if not frames:
         return f"{type(error).__name__}: {error}"
-    own = [f for f in frames if not os.path.abspath(f.filename).startswith(_NOT_PLUGIN_CODE)]
+    own = [f for f in frames if not is_jitflow_code(f.filename)
+           and not os.path.abspath(f.filename).startswith(_LIBRARY_CODE)]
     frame = (own or frames)[-1]
     return f"{type(error).__name__}: {error} ({frame.filename}:{frame.lineno})"
 

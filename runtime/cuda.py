@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..codegen.cuda import compile_cubin
 from ..codegen.cuda.module import Alias, Control, Dot, HostComputation, HostProgram, Launch, lower_module
 from ..errors import DeviceError

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jitflow import JitflowError, jit
-from jitflow.frontend.pytree import flatten
+from jitflow.frontend.trace.pytree import flatten
 
 
 def assert_same(actual: Any, expected: Any, rtol: float = 1e-6, atol: float = 0.0) -> None:

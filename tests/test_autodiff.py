@@ -198,7 +198,7 @@ def test_bad_argnums():
 
 
 def _control_flow():
-    return pytest.importorskip("jitflow.frontend.control_flow")
+    return pytest.importorskip("jitflow.frontend.trace.control_flow")
 
 
 def test_grad_through_traced_while_loop():

@@ -271,8 +271,8 @@ def test_forty_line_function_converts_traces_and_compiles_quickly():
 
     start = time.perf_counter()
     fresh = importlib.import_module(__name__).forty_lines
-    jitflow.autograph._function_cache.pop(fresh, None)
-    jitflow.autograph._code_cache.pop(fresh.__code__, None)
+    jitflow.autograph.conversion._function_cache.pop(fresh, None)
+    jitflow.autograph.conversion._code_cache.pop(fresh.__code__, None)
     result = jit(fresh)(*args)
     elapsed = time.perf_counter() - start
     expected = forty_lines(*args)

@@ -245,10 +245,17 @@ def test_unknown_backend():
         jit(lambda x: x, backend="tpu")
 
 
-def test_cpu_backend_without_runtime_is_a_clear_error(monkeypatch):
-    monkeypatch.delattr(jitflow.runtime, "compile", raising=False)
-    with pytest.raises(BackendError, match="jitflow.runtime.compile"):
-        jit(lambda x: x + 1)(X)
+def test_cpu_backend_compiles_through_the_runtime(monkeypatch):
+    targets = []
+    compile_module = jitflow.runtime.compile
+
+    def recording_compile(module, target="cpu"):
+        targets.append(target)
+        return compile_module(module, target)
+
+    monkeypatch.setattr(jitflow.runtime, "compile", recording_compile)
+    np.testing.assert_array_equal(jit(lambda x: x + 1)(X), X + 1)
+    assert targets == ["cpu"]
 
 
 def test_bad_output():

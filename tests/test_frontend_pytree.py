@@ -6,8 +6,8 @@ from collections import namedtuple
 
 import pytest
 
-from jitflow.frontend.pytree import (flatten, flatten_with_paths, path_name, path_text,
-                                     unflatten)
+from jitflow.frontend.trace.pytree import (flatten, flatten_with_paths, path_name, path_text,
+                                           unflatten)
 
 Pair = namedtuple("Pair", ["first", "second"])
 TREES = [1, (), [], {}, None, (1, [2, 3], {"a": 4, "b": (5, None)}), Pair(1, [2]),

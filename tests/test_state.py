@@ -236,6 +236,25 @@ def test_jit_on_a_module_method():
     assert Net.__call__.trace_count == 2  # one trace per instance, reused across calls
 
 
+def test_jit_knows_containers_of_state_by_their_protocol_attribute_not_by_module():
+    class Holder:  # not a Module: only the attribute jit looks for
+        __jitflow_state_container__ = True
+
+        def __init__(self, value):
+            self.scale = Variable(np.float32(value))
+
+    @jit
+    def scaled(holder, x):
+        return x * holder.scale
+
+    x = np.ones(3, np.float32)
+    np.testing.assert_array_equal(scaled(Holder(2.0), x), x * 2)
+    np.testing.assert_array_equal(scaled(Holder(5.0), x), x * 5)
+    assert scaled.trace_count == 2  # static by identity: one trace per holder
+    with pytest.raises(jitflow.ArgumentError, match="not an array"):
+        jit(lambda holder, x: x)(object(), x)
+
+
 def test_jitflow_exports():
     for name in ("Variable", "Module", "GradientTape", "optimizers", "losses", "random"):
         assert name in jitflow.__all__ and hasattr(jitflow, name)

@@ -4,7 +4,7 @@ A ``TraceContext`` owns the module being built and its entry builder.  A
 ``Tracer`` is a symbolic array: an IR instruction plus the context it lives in
 and a *weak* flag (a Python scalar argument, which NEP 50 lets adapt to the
 other operand's dtype).  Its operators and methods are attached from a table in
-``methods.py``; its NumPy protocols dispatch through ``numpy_api.py``.
+``numpy/methods.py``; its NumPy protocols dispatch through ``numpy/api.py``.
 
 Every instruction is stamped with the user's source line: the first stack frame
 outside jitflow's own modules (and NumPy's), found when the instruction is built.
@@ -18,26 +18,19 @@ from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-from ..errors import ConcretizationError, SourceLocation, TracingError
-from ..ir import Builder, Computation, DType, Instruction, Module, TensorType, is_uniform
+from ...errors import ConcretizationError, SourceLocation, TracingError, is_jitflow_code
+from ...ir import Builder, Computation, DType, Instruction, Module, TensorType, is_uniform
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Only the stages' code is internal: tests, benchmarks and examples inside the
-# repository are user code whose lines errors must point at.
-_INTERNAL_PREFIXES = tuple(os.path.join(_PACKAGE_DIR, stage) + os.sep
-                           for stage in ("frontend", "ir", "passes", "codegen", "runtime"))
-_INTERNAL_FILES = frozenset(os.path.join(_PACKAGE_DIR, name)
-                            for name in ("__init__.py", "errors.py", "cli.py"))
 _NUMPY_PREFIX = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
 _internal_cache: dict[str, bool] = {}
 
 
-def _is_internal(filename: str) -> bool:
+def is_internal(filename: str) -> bool:
+    """Whether frames of ``filename`` are skipped to find the user's line: jitflow's own
+    code (``errors.is_jitflow_code``) and NumPy's."""
     internal = _internal_cache.get(filename)
     if internal is None:
-        path = os.path.abspath(filename)
-        internal = (path.startswith(_INTERNAL_PREFIXES) or path in _INTERNAL_FILES
-                    or path.startswith(_NUMPY_PREFIX))
+        internal = is_jitflow_code(filename) or os.path.abspath(filename).startswith(_NUMPY_PREFIX)
         _internal_cache[filename] = internal
     return internal
 
@@ -45,7 +38,7 @@ def _is_internal(filename: str) -> bool:
 def user_location() -> SourceLocation:
     """File, line and function of the innermost frame that is user code."""
     frame = sys._getframe(1)
-    while frame is not None and _is_internal(frame.f_code.co_filename):
+    while frame is not None and is_internal(frame.f_code.co_filename):
         frame = frame.f_back
     if frame is None:
         return SourceLocation()
@@ -74,7 +67,7 @@ def numpy_name(func: Any) -> str:
 class TraceContext:
     """Records the IR of one traced function into ``module``'s entry computation."""
 
-    # The class of this context's tracers: an eager GradientTape's context (frontend/tape.py)
+    # The class of this context's tracers: an eager GradientTape's context (autodiff/tape.py)
     # makes tracers that also have concrete values.
     tracer_class: type[Tracer]
 

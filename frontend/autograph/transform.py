@@ -14,7 +14,7 @@ Two phases per function:
    ``ag__.while_stmt`` or ``ag__.for_stmt``, which decide at trace time
    whether Python runs the statement (Python condition) or it becomes
    ``conditional``/``while`` IR (traced condition).  The variables are found
-   by liveness (``autograph_analysis``): a branch returns what it writes and
+   by liveness (``analysis``): a branch returns what it writes and
    is read afterwards; a loop carries what its body writes and is live at the
    loop head.  Expressions are rewritten too: ``and``/``or``/``not``/``x if c
    else y`` call helpers, ``x[i] = v`` rebinds ``x = ag__.set_item(x, i, v)``,
@@ -33,8 +33,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from .autograph_analysis import (contains, live_in, reads, subscript_root,
-                                 writes, writes_all)
+from .analysis import contains, live_in, reads, subscript_root, writes, writes_all
 
 AG = "ag__"
 RETURN_FLAG = f"{AG}do_return"

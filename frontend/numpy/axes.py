@@ -5,8 +5,8 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from ..errors import TracingIndexError, TracingTypeError
-from .tracing import tracing_error
+from ...errors import TracingIndexError, TracingTypeError
+from ..trace.tracer import tracing_error
 
 
 def normalize_axis(axis: Any, ndim: int) -> int:

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import TracingIndexError, UnsupportedError
-from .lowering import (concatenate, constant, convert, elementwise, emit, full, full_like, reshape,
-                       reverse, select, slice_axis, transpose)
-from .tracing import Tracer, tracing_error
+from ...errors import TracingIndexError, UnsupportedError
+from ..trace.emitters import (concatenate, constant, convert, elementwise, emit, full, full_like,
+                              reshape, reverse, select, slice_axis, transpose)
+from ..trace.tracer import Tracer, tracing_error
 
 _HINT = ("jitflow indexes with ints, slices, None, ..., traced integer scalars and one integer "
          "array")

@@ -12,14 +12,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ShapeError, TracingTypeError, UnsupportedError
+from ...errors import ShapeError, TracingTypeError, UnsupportedError
+from ..trace.emitters import (broadcast_to as broadcast_tracer, concatenate as concatenate_tracers,
+                              context_of, convert, full, lift, reshape as reshape_tracer, reverse,
+                              slice_axis, transpose as transpose_tracer)
+from ..trace.promotion import broadcast_shapes, format_shape, result_type
+from ..trace.tracer import Tracer, tracing_error
 from .axes import normalize_axes, normalize_axis
-from .lowering import (broadcast_to as broadcast_tracer, concatenate as concatenate_tracers,
-                       context_of, convert, full, lift, reshape as reshape_tracer, reverse,
-                       slice_axis, transpose as transpose_tracer)
-from .promotion import broadcast_shapes, format_shape, result_type
 from .reductions import reject_arguments
-from .tracing import Tracer, tracing_error
 
 
 def _static_shape(shape: Any) -> tuple[int, ...]:

@@ -17,12 +17,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import ShapeError, UnsupportedError
-from ..ir import Computation, DType, Module, TensorType, build_scalar_computation
+from ...errors import ShapeError, UnsupportedError
+from ...ir import Computation, DType, Module, TensorType, build_scalar_computation
+from ..trace.emitters import (broadcast_to, constant, convert, elementwise, emit, full_like, iota,
+                              reshape)
+from ..trace.tracer import Tracer, tracing_error
 from .axes import kept_shape, normalize_axes, normalize_axis
-from .lowering import (broadcast_to, constant, convert, elementwise, emit, full_like, iota,
-                       reshape)
-from .tracing import Tracer, tracing_error
 
 
 def reject_arguments(function: str, **arguments: Any) -> None:

@@ -1,6 +1,6 @@
 """Traced control flow: build ``while`` and ``conditional`` IR from Python callables.
 
-AutoGraph (``autograph.py``) calls these when a condition is a traced value.  A
+AutoGraph (``autograph/``) calls these when a condition is a traced value.  A
 loop body or branch is an ordinary Python function; it is traced into its own
 computation by swapping the trace context's builder for a ``SubgraphBuilder``.
 Values of enclosing computations that the function uses (closures, outer loop
@@ -26,12 +26,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import BranchVariableError, ConcretizationError, LoopVariableError
-from ..ir import Builder, Computation, Instruction, TensorType, TupleType
-from .lowering import constant, convert, emit, full, reshape
+from ...errors import BranchVariableError, ConcretizationError, LoopVariableError
+from ...ir import Builder, Computation, Instruction, TensorType, TupleType
+from .emitters import constant, convert, emit, full, reshape
 from .promotion import format_shape, is_python_scalar, weak_dtype
 from .pytree import TreeDef, flatten, unflatten
-from .tracing import TraceContext, Tracer, tracing_error, user_location
+from .tracer import TraceContext, Tracer, tracing_error, user_location
 
 # Leaves a traced loop or branch can carry: anything that lifts to an array.
 _ARRAY_LEAVES = (Tracer, np.ndarray, np.generic)
@@ -73,10 +73,6 @@ class ReturnValue(Undefined):
 
     def __init__(self) -> None:
         super().__init__("<return value>")
-
-
-def is_undefined(value: Any) -> bool:
-    return isinstance(value, Undefined)
 
 
 # -- sub-computation building ---------------------------------------------------------

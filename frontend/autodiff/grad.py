@@ -34,14 +34,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import ArgumentError, AutodiffError
-from ..ir.autodiff import emit_vjp, zeros_like
-from .api import Jitted
-from .autograph import converted
-from .lowering import lift
-from .promotion import is_python_scalar
-from .pytree import TreeDef, flatten, flatten_with_paths, path_text, unflatten
-from .tracing import TraceContext, Tracer, user_location
+from ...errors import ArgumentError, AutodiffError
+from ...ir.autodiff import emit_vjp, zeros_like
+from ..autograph import converted
+from ..jit import Jitted
+from ..trace.emitters import lift
+from ..trace.promotion import is_python_scalar
+from ..trace.pytree import TreeDef, flatten, flatten_with_paths, path_text, unflatten
+from ..trace.tracer import TraceContext, Tracer, user_location
 
 __all__ = ["grad", "value_and_grad", "vjp"]
 

@@ -15,10 +15,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .lowering import (broadcast_to, compare, context_of, convert, elementwise, full, full_like,
-                       lift, select)
-from .promotion import all_weak, broadcast_shapes, ufunc_loop
-from .tracing import Tracer
+from ..trace.emitters import (broadcast_to, compare, context_of, convert, elementwise, full,
+                              full_like, lift, select)
+from ..trace.promotion import all_weak, broadcast_shapes, ufunc_loop
+from ..trace.tracer import Tracer
 
 Rule = Callable[..., Tracer]  # rule(*operands, out=np.dtype) -> Tracer
 

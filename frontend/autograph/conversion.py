@@ -1,8 +1,8 @@
 """AutoGraph: Python ``if``/``while``/``for``/``break``/``continue``/``return`` on traced values.
 
 ``jit`` converts the function before tracing it (``jit(fn, autograph=False)``
-turns this off): its source is parsed, rewritten by ``autograph_transform`` so
-that control flow calls the helpers of ``autograph_ops`` (imported here, so
+turns this off): its source is parsed, rewritten by ``transform`` so
+that control flow calls the helpers of ``ops`` (imported here, so
 converted code refers to this module as ``ag__``), and compiled again with the
 user's file name and line numbers.  On Python conditions the converted code
 behaves as the original (loops unroll while tracing, as in TensorFlow 2); on
@@ -33,13 +33,12 @@ import types
 import weakref
 from typing import Any, Callable
 
-from ..errors import AutoGraphError
+from ...errors import AutoGraphError
+from ..trace.tracer import is_internal
 # Converted code calls these as ``ag__.<name>``: this module is its ``ag__``.
-from .autograph_ops import (ReturnValue, Undefined, and_, for_range, for_stmt,  # noqa: F401
-                            if_exp, if_stmt, list_append, not_, or_, return_value, set_item,
-                            while_stmt)
-from .autograph_transform import AG, call_skipper, convert_function, local_names
-from .tracing import _is_internal
+from .ops import (ReturnValue, Undefined, and_, for_range, for_stmt, if_exp,  # noqa: F401
+                  if_stmt, list_append, not_, or_, return_value, set_item, while_stmt)
+from .transform import AG, call_skipper, convert_function, local_names
 
 __all__ = ["convert", "converted", "to_code"]
 
@@ -124,7 +123,7 @@ def converted(f: Any) -> Any:
     if isinstance(f, functools.partial):
         inner = converted(f.func)
         return f if inner is f.func else functools.partial(inner, *f.args, **f.keywords)
-    from .api import Jitted  # jitted functions called inside a trace are inlined
+    from ..jit import Jitted  # jitted functions called inside a trace are inlined
 
     if isinstance(f, Jitted):
         return converted(f.fn) if f.autograph else f.fn
@@ -138,7 +137,7 @@ def converted(f: Any) -> Any:
 
 def _is_user_code(fn: types.FunctionType) -> bool:
     filename = fn.__code__.co_filename
-    if filename.startswith("<") or _is_internal(filename):
+    if filename.startswith("<") or is_internal(filename):
         return False
     return not os.path.abspath(filename).startswith(_LIBRARY_PREFIXES)
 

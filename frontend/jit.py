@@ -34,15 +34,17 @@ from ..ir import DType, Interpreter, Module, TensorType, verify
 from ..passes import PassManager, resolve_pipeline
 from ..passes.pipeline import PipelineSpec
 from .autograph import convert as autograph_convert
-from .lowering import lift
-from .promotion import is_python_scalar, weak_dtype
-from .pytree import TreeDef, flatten, flatten_with_paths, path_name, path_text, unflatten
 from .state import (IdentityKey, Scope, StatefulExecutable, Variable, close_scope,
                     is_implicitly_static, open_scope, scopes)
-from .tracing import TraceContext, Tracer, tracing_error
+from .trace.emitters import lift
+from .trace.promotion import is_python_scalar, weak_dtype
+from .trace.pytree import TreeDef, flatten, flatten_with_paths, path_name, path_text, unflatten
+from .trace.tracer import TraceContext, Tracer, tracing_error
 
 BACKENDS = ("cpu", "interpreter")
 DEVICES = (None, "cpu", "cuda")
+
+
 def _fast_leaves(items: Sequence[Any], key: list, leaves: list) -> int | None:
     """Append the arrays of ``items`` (depth first, as ``flatten`` orders them) to ``leaves``
     and what identifies their signature to ``key``; the number of tuples/lists met, or None
@@ -111,7 +113,7 @@ def jit(fn: Callable | None = None, *, static_argnames: str | tuple[str, ...] = 
     ``passes``: the pipeline (text such as ``"simplify,cse"``, or a list of pass names
     and ``Pass`` objects), or edits of the default one; None runs the default.
     ``verify``: verify the IR after every pass (None: ``config.verify_passes``).
-    ``autograph``: convert Python control flow on traced values to IR (``autograph.py``).
+    ``autograph``: convert Python control flow on traced values to IR (``autograph/``).
     ``device``: ``"cpu"`` or ``"cuda"``; None infers it per call (cupy array arguments run
     on the GPU).  A CUDA function copies NumPy inputs to the device and returns cupy
     arrays (``.get()`` copies one back); mixing cupy and NumPy arrays is an error.
@@ -139,14 +141,9 @@ class InterpreterExecutable:
 def build_executable(module: Module, backend: str) -> Callable[..., Any]:
     if backend == "interpreter":
         return InterpreterExecutable(module)
-    from .. import runtime
+    from .. import runtime  # imported on first use: it loads llvmlite
 
-    compile_module = getattr(runtime, "compile", None)
-    if compile_module is None:
-        raise BackendError(f"backend {backend!r} needs jitflow.runtime.compile, which this build "
-                           "does not provide; use jit(..., backend='interpreter') or run inside "
-                           "`with jitflow.interpreter_mode():`")
-    return compile_module(module, backend)
+    return runtime.compile(module, backend)
 
 
 @dataclass
@@ -408,7 +405,7 @@ def _static_names(signature: inspect.Signature, fn: Callable, names: str | tuple
 
 def _static_key(name: str, value: Any) -> Hashable:
     if is_implicitly_static(value):
-        return IdentityKey(value)  # Variables and Modules: this very object
+        return IdentityKey(value)  # Variables and modules: this very object
     try:
         hash(value)
     except TypeError:

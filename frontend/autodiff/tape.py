@@ -24,14 +24,14 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import GradientTapeError
-from ..ir import Instruction, Interpreter, TensorType
-from ..ir import Module as IRModule
-from ..ir.autodiff import emit_vjp
-from .lowering import ir_dtype, lift
-from .pytree import flatten, unflatten
-from .state import Scope, Variable, close_scope, current_scope, open_scope
-from .tracing import TraceContext, Tracer, user_location
+from ...errors import GradientTapeError
+from ...ir import Instruction, Interpreter, TensorType
+from ...ir import Module as IRModule
+from ...ir.autodiff import emit_vjp
+from ..state import Scope, Variable, close_scope, current_scope, open_scope
+from ..trace.emitters import ir_dtype, lift
+from ..trace.pytree import flatten, unflatten
+from ..trace.tracer import TraceContext, Tracer, user_location
 
 # -- eager recording ---------------------------------------------------------------
 

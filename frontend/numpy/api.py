@@ -15,14 +15,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import UnsupportedError
 from . import elementwise as ew
 from . import linalg, reductions, shapes
+from ...errors import UnsupportedError
+from ..trace.emitters import broadcast_to, context_of, convert, lift, reshape
+from ..trace.promotion import broadcast_shapes, dtype_of, result_type
+from ..trace.tracer import Tracer, numpy_name, tracing_error
 from .axes import normalize_axis
 from .indexing import getitem
-from .lowering import broadcast_to, context_of, convert, lift, reshape
-from .promotion import broadcast_shapes, dtype_of, result_type
-from .tracing import Tracer, numpy_name, tracing_error
 
 
 @dataclass(frozen=True)

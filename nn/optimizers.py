@@ -20,7 +20,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import ArgumentError
-from .state import Module, Variable, allow_variable_creation
+from ..frontend import Variable, allow_variable_creation
+from .module import Module
 
 
 class Optimizer(Module):

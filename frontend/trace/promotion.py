@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ShapeError, TracingTypeError
-from ..ir import DType
-from .tracing import Tracer, tracing_error
+from ...errors import ShapeError, TracingTypeError
+from ...ir import DType
+from .tracer import Tracer, tracing_error
 
 PYTHON_SCALARS = (bool, int, float)
 # NumPy's ufunc resolution accepts int and float as weak types; a Python bool

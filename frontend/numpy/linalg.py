@@ -12,13 +12,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ShapeError, UnsupportedError
+from ...errors import ShapeError, UnsupportedError
+from ..trace.emitters import (broadcast_to, compare, context_of, convert, emit, full_like, lift,
+                              reshape, transpose)
+from ..trace.promotion import broadcast_shapes, format_shape, result_type, ufunc_loop
+from ..trace.tracer import Tracer, tracing_error
 from .elementwise import apply_ufunc, binary
-from .lowering import (broadcast_to, compare, context_of, convert, emit, full_like, lift, reshape,
-                       transpose)
-from .promotion import broadcast_shapes, format_shape, result_type, ufunc_loop
 from .reductions import reduce, reject_arguments
-from .tracing import Tracer, tracing_error
 
 
 def dot_general(lhs: Tracer, rhs: Tracer, contracting: tuple[Sequence[int], Sequence[int]],

@@ -18,12 +18,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import TracedListAppendError, TracingError, UnsupportedError
-from .control_flow import (ReturnValue, Undefined, lift_leaf, to_predicate, traced_cond,
-                           traced_while)
-from .autograph_transform import RETURN_VALUE
-from .lowering import constant, convert, emit, full, reshape
-from .tracing import Tracer, tracing_error
+from ...errors import TracedListAppendError, TracingError, UnsupportedError
+from ..trace.control_flow import (ReturnValue, Undefined, lift_leaf, to_predicate, traced_cond,
+                                  traced_while)
+from ..trace.emitters import constant, convert, emit, full, reshape
+from ..trace.tracer import Tracer, tracing_error
+from .transform import RETURN_VALUE
 
 __all__ = ["ReturnValue", "Undefined", "and_", "for_range", "for_stmt", "if_exp", "if_stmt",
            "list_append", "not_", "or_", "return_value", "set_item", "while_stmt"]

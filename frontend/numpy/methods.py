@@ -1,6 +1,6 @@
-"""The ``Tracer``'s operators, methods and array properties, as one table onto ``numpy_api``.
+"""The ``Tracer``'s operators, methods and array properties, as one table onto ``api``.
 
-Kept apart from ``tracing.py`` so that the tracer's data model does not import
+Kept apart from ``trace/tracer.py`` so that the tracer's data model does not import
 every NumPy implementation; ``frontend/__init__`` installs the table once.
 """
 
@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from . import linalg, numpy_api, reductions, shapes
+from . import api as numpy_api
+from . import linalg, reductions, shapes
+from ..trace.tracer import Tracer
+from .api import operator, unary_operator
 from .indexing import getitem
-from .numpy_api import operator, unary_operator
-from .tracing import Tracer
 
 _BINARY = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,

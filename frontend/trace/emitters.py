@@ -11,10 +11,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import ScalarOverflowError
-from ..ir import DType, TensorType
+from ...errors import ScalarOverflowError
+from ...ir import DType, TensorType
 from .promotion import check_supported, is_python_scalar, weak_dtype
-from .tracing import TraceContext, Tracer, check_same_context, mixed_traces_error, tracing_error
+from .tracer import TraceContext, Tracer, check_same_context, mixed_traces_error, tracing_error
 
 
 def context_of(values: Iterable[Any]) -> TraceContext:
