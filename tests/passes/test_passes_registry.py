@@ -262,7 +262,7 @@ def test_missing_plugins():
 
 
 def test_the_readme_example_works(tmp_path):
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("### Writing a pass", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     plugin = tmp_path / "readme_pass.py"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-PLUGIN_SOURCE = Path(__file__).resolve().parent.parent / "examples" / "pass_plugin"
+PLUGIN_SOURCE = Path(__file__).resolve().parents[2] / "examples" / "pass_plugin"
 
 DOUBLED = """\
 HloModule doubled
