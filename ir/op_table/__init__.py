@@ -28,18 +28,19 @@ Adding an op (the tests named in brackets fail until each step is done):
 1. Declare it once, in its family's module: ``OpDef(opcode, arity, infer, evaluate,
    attrs=..., callees=..., traits=..., cost=..., doc=...)``.  ``cost`` has no default;
    read every ``Trait`` in ``opdef.py`` and give the op each one that holds, since
-   passes and backends decide by them alone [tests/test_op_properties.py].
+   passes and backends decide by them alone [tests/ir/test_op_properties.py].
 2. Write its interpreter cases in ``tests/op_cases.py``: a 0-d case, a size-0 case, a
-   non-default layout, every dtype it accepts [tests/test_interpreter_ops.py].  The
+   non-default layout, every dtype it accepts [tests/ir/test_interpreter_ops.py].  The
    same cases run through both backends, fusion and the text round trip
-   [tests/test_codegen_op_cases.py, tests/test_cuda_codegen.py, tests/test_parser.py].
+   [tests/codegen/test_codegen_op_cases.py, tests/codegen/test_cuda_codegen.py,
+   tests/ir/test_parser.py].
 3. Give it a VJP rule in ``ir/vjp.py``, or classify it there as having a zero or no
-   gradient [tests/test_autodiff_ops.py, with a finite-difference check per rule].
+   gradient [tests/ir/test_autodiff_ops.py, with a finite-difference check per rule].
 4. Lower it: an elementwise op needs a scalar emitter in each backend; an op that
    moves data describes its reads once in ``ir/analysis/index_maps.py``; anything else
    needs a kernel or library path in each backend [the corpus tests of step 2].
 5. New attribute kinds go in ``ir/attributes.py``, with their normalization, printing
-   and parsing together [tests/test_parser.py round trips every case].
+   and parsing together [tests/ir/test_parser.py round trips every case].
 """
 
 from . import elementwise, data_movement, computations  # noqa: F401  (each declares its ops)
