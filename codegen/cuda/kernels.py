@@ -29,9 +29,10 @@ from typing import Sequence
 import numpy as np
 
 from ...ir import DType, Instruction, TensorType
+from ...ir.analysis.reducers import single_op_reducer
 from ..errors import UnsupportedOpError
 from .cstyle import HALVES, CStyleRenderer, c_identifier
-from .elemental import CEmitter, Index, compute_dtype, ufunc_reducer
+from .elemental import CEmitter, Index, compute_dtype
 
 ELEMENTWISE_BLOCK = 256
 UNROLL = 4
@@ -106,7 +107,7 @@ def row_plan(scope: Sequence[Instruction], outputs: Sequence[TensorType]) -> tup
         return None
     rows, longest = None, 0
     for inst in reduces:
-        if len(inst.operands) != 2 or ufunc_reducer(inst.called[0]) is None:
+        if len(inst.operands) != 2 or single_op_reducer(inst.called[0]) is None:
             return None
         shape = inst.operands[0].type.shape
         reduced = sorted(inst.attrs["dimensions"])
@@ -323,7 +324,7 @@ class KernelBuilder:
                 reduced = len(inst.attrs["dimensions"])
                 kept, lanes = shape[:len(shape) - reduced], shape[len(shape) - reduced:]
                 dtype = inst.type.dtype
-                op = ufunc_reducer(inst.called[0])
+                op = single_op_reducer(inst.called[0])
                 acc_type, identity = _accumulator(r, op, dtype)
                 init = e.value(inst.operands[1], Index.scalar())
                 acc = e.mutable(acc_type, f"threadIdx.x == 0 ? ({acc_type}){init} : {identity}")
