@@ -270,6 +270,8 @@ class CEmitter(FoldingArithmetic):
         return known
 
     def index(self, shape: Sequence[int], dims: Sequence[str] | None = None, linear: str | None = None) -> Index:
+        if linear is not None and not linear.isidentifier() and self.literal(linear) is None:
+            linear = self.var(self.itype, linear, "l")  # loads and dimensions share it
         return Index(shape, dims, linear)
 
     def to_index(self, value: str, dtype: DType) -> str:
