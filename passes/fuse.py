@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Collection, Sequence
 
 from ..ir import Builder, Computation, Instruction, Module, TensorType, Trait
+from ..ir.analysis.index_maps import OperandReads
 from .base import Pass, option
 from .effects import has_side_effects
 from .registry import register_pass
@@ -63,9 +64,6 @@ DUPLICATE_IF_FEW_USERS = frozenset({
     "or", "xor",
 })
 MAX_DUPLICATED_USERS = 4
-# Ops whose operands are evaluated more than once per result element (broadcast
-# re-reads; concatenate and pad evaluate every operand at every position).
-REREADING = frozenset({"broadcast", "concatenate", "pad"})
 # Control-flow ops whose computations run as sequential code (and get fused themselves).
 SEQUENTIAL_CALLERS = frozenset({"while", "conditional", "call"})
 
@@ -132,7 +130,7 @@ class _RowReads:
             self._at_row[inst] = False  # the graph is acyclic: only a placeholder
             self._at_row[inst] = all(
                 u.opcode == "tuple"
-                or _same_shape(u, inst) and _index_preserving(u) and self.at_row(u)
+                or _reads_at_own_index(u, inst) and self.at_row(u)
                 or _reduces_minor(u, self.shape) and self.as_row(u)
                 for u in self.users(inst))
         return self._at_row[inst]
@@ -143,7 +141,7 @@ class _RowReads:
             shape = self.shape
             self._as_row[inst] = all(
                 _is_row_broadcast(u, shape) and self.at_row(u)
-                or _same_shape(u, inst) and _index_preserving(u) and self.as_row(u)
+                or _reads_at_own_index(u, inst) and self.as_row(u)
                 or u.opcode == "reshape" and _row_shape(inst.type.shape, shape)
                 and _row_shape(u.type.shape, shape) and self.as_row(u)
                 for u in self.users(inst))
@@ -170,14 +168,9 @@ def _only_hoisted_rows(reductions: list, rows: _RowReads, shape: tuple, hoisted:
     return True
 
 
-def _same_shape(a: Instruction, b: Instruction) -> bool:
-    return (isinstance(a.type, TensorType) and isinstance(b.type, TensorType)
-            and a.type.shape == b.type.shape)
-
-
-def _index_preserving(inst: Instruction) -> bool:
-    """Reads its same-shaped operands at its own index."""
-    return inst.opdef.has(Trait.ELEMENTWISE)
+def _reads_at_own_index(user: Instruction, operand: Instruction) -> bool:
+    """``user`` reads ``operand`` only at its own output index (as its index map says)."""
+    return OperandReads(user).only_at_output_index(operand)
 
 
 def _row_shape(operand: Sequence[int], loop_shape: tuple) -> bool:
@@ -257,10 +250,10 @@ def _fusible(inst: Instruction) -> bool:
     return inst.opdef.has(Trait.ELEMENTWISE) or inst.opcode in INDEXING
 
 
-def _rereads(inst: Instruction) -> bool:
-    if inst.opcode == "broadcast":
-        return inst.type.size > inst.operands[0].type.size
-    return inst.opcode in REREADING and len(inst.operands) > 1
+def _rereads(user: Instruction, operand: Instruction) -> bool:
+    """``user`` evaluates some element of ``operand`` more than once (as its index map says):
+    a broadcast, the clamped reads of concatenate and pad, a scalar read at every position."""
+    return OperandReads(user).rereads(operand)
 
 
 def _reduces(node: object) -> bool:
@@ -401,7 +394,7 @@ class _Planner:
                     continue  # a copy's original outside: not this group's evaluation
                 if user in per_row:
                     continue
-                if _rereads(user) or not ok(user):
+                if _rereads(user, inst) or not ok(user):
                     result = False
                     break
             verdicts[inst] = result

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from ..ops import Trait
-from ..types import DType, TupleType, Type
+from ..types import DType, TupleType, Type, leaf_types
 from .dots import DotDimensions
 
 if TYPE_CHECKING:
@@ -422,8 +422,8 @@ def _is_literal(value: Any) -> bool:
 class OperandReads:
     """Which operand elements ``inst`` reads for its result elements: its description
     evaluated on affine forms of the output index's dimensions.  ``known`` is False where
-    there is no description (or the result is a tuple); the answers are then the cautious
-    ones."""
+    there is no description (or the result is a tuple of several shapes); the answers are
+    then the cautious ones."""
 
     def __init__(self, inst: Instruction) -> None:
         self.inst = inst
@@ -431,10 +431,11 @@ class OperandReads:
         self.reads: list[Read] = []
         self._split: dict[str, list] = {}
         describe = description(inst.opcode)
-        self.known = describe is not None and not isinstance(inst.type, TupleType)
+        shapes = {leaf.shape for leaf in leaf_types(inst.type)}
+        self.known = describe is not None and len(shapes) == 1
         if not self.known:
             return
-        shape = inst.type.shape
+        (shape,) = shapes
         dims = [self._atom(f"d{d}", size) for d, size in enumerate(shape)]
         self._varying = [atom for dim in dims for atom in _atoms(dim)]
         self.out = _SymbolicIndex(tuple(shape), dims, None)
