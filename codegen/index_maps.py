@@ -2,7 +2,8 @@
 
 Both element emitters (LLVM values in ``cpu/elemental.py``, C expressions in
 ``cuda/elemental.py``) implement the maps' ``IndexAlgebra`` and instantiate the
-same descriptions.  What they share is here: index arithmetic folds literals
+same descriptions.  What they share is here: reading an operand is asking the
+emitter for that instruction's value, and index arithmetic folds literals
 (``x + 0``, ``x * 1``, ``2 + 3``) before a backend sees them, so descriptions stay
 plain and the generated index code is as simple as hand-written code (LLVM's
 vectorizer wants ``i`` and ``i + 1``, not ``i * 1 + 0``).
@@ -11,9 +12,13 @@ vectorizer wants ``i`` and ``i + 1``, not ``i * 1 + 0``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
-Value = Any  # an index value of one emitter
+if TYPE_CHECKING:
+    from ..ir import Instruction
+
+Value = Any  # an index or element value of one emitter
+Index = Any  # an index of one emitter
 
 
 class FoldingArithmetic(ABC):
@@ -63,3 +68,21 @@ class FoldingArithmetic(ABC):
         if x == 1:
             return b
         return self.emit_mul(a, b)
+
+
+class ElementEmitter(FoldingArithmetic):
+    """An emitter of instruction values at indices; operands are read through ``value``."""
+
+    @abstractmethod
+    def value(self, inst: Instruction, index: Index) -> Value:
+        """``inst``'s value at ``index`` (a list of values for a tuple)."""
+
+    @abstractmethod
+    def index(self, shape: Sequence[int], dims: Sequence[Value] | None = None,
+              linear: Value | None = None) -> Index: ...
+
+    def operand(self, inst: Instruction, number: int, index: Index) -> Value:
+        return self.value(inst.operands[number], index)
+
+    def scalar_operand(self, inst: Instruction, number: int) -> Value:
+        return self.value(inst.operands[number], self.index(()))

@@ -24,7 +24,7 @@ from ...ir import DType, Instruction, TensorType, Trait
 from ...ir.analysis.index_maps import description
 from ...ir.analysis.reducers import single_op_reducer
 from ..errors import UnsupportedOpError
-from ..index_maps import FoldingArithmetic
+from ..index_maps import ElementEmitter
 from .layouts import element_offset
 from .lowering import ELEMENTWISE, bitcast, convert, emit_elementwise
 from .loops import Index, for_range, i64
@@ -32,14 +32,13 @@ from .scalars import I8, I64, compute_dtype, element_ptr, load_element, narrow, 
 
 Leaf = Callable[[Index], object]  # index -> register value (or list of them for tuples)
 ElementalRule = Callable[["Elemental", Instruction, Index], object]
-ELEMENTAL: dict[str, ElementalRule] = {}
 
 # Float max/min reductions: the LLVM intrinsic with NumPy's NaN propagation (signed zeros
 # may pick the other zero: -0.0 and 0.0 compare equal).
 FLOAT_EXTREMA = {"maximum": "llvm.maximum", "minimum": "llvm.minimum"}
 
 
-class Elemental(FoldingArithmetic):
+class Elemental(ElementEmitter):
     """Generates values of instructions at indices inside one function.
 
     ``leaves`` give the values of instructions produced elsewhere (buffers, bound
@@ -73,12 +72,6 @@ class Elemental(FoldingArithmetic):
         if tap is not None:
             tap(index, result)
         return result
-
-    def operand(self, inst: Instruction, number: int, index: Index) -> object:
-        return self.value(inst.operands[number], index)
-
-    def scalar_operand(self, inst: Instruction, number: int) -> object:
-        return self.value(inst.operands[number], Index.scalar())
 
     # -- the index algebra of ir/analysis/index_maps.py ------------------------------------
 
@@ -206,15 +199,6 @@ def inline_computation(b: ir.IRBuilder, computation, args: Sequence[Leaf], index
     return Elemental(b, leaves).value(computation.root, index)
 
 
-def _rule(*opcodes: str) -> Callable[[ElementalRule], ElementalRule]:
-    def decorate(fn: ElementalRule) -> ElementalRule:
-        for opcode in opcodes:
-            ELEMENTAL[opcode] = fn
-        return fn
-
-    return decorate
-
-
 # -- leaves -----------------------------------------------------------------------------
 
 def constant_global(module: ir.Module, inst: Instruction) -> ir.GlobalVariable:
@@ -232,16 +216,18 @@ def constant_global(module: ir.Module, inst: Instruction) -> ir.GlobalVariable:
     return variable
 
 
-@_rule("constant")
 def _constant(e: Elemental, inst: Instruction, index: Index) -> object:
     # Literals are stored row-major whatever layout the instruction declares.
     return buffer_leaf(e.b, constant_global(e.b.module, inst), inst.type.without_layout())(index)
 
 
-@_rule("iota")
 def _iota(e: Elemental, inst: Instruction, index: Index) -> object:
     position = index.dims(e.b)[inst.attrs["iota_dimension"]]
     return convert(e.b, position, DType.S64, inst.type.dtype)
+
+
+# The rules of leaves; every other op is its description in ir/analysis/index_maps.py.
+ELEMENTAL: dict[str, ElementalRule] = {"constant": _constant, "iota": _iota}
 
 
 # -- reduce -------------------------------------------------------------------------

@@ -29,12 +29,11 @@ from ...ir import DType, Instruction, TensorType
 from ...ir.analysis.index_maps import description
 from ...ir.analysis.reducers import single_op_reducer
 from ..errors import UnsupportedOpError
-from ..index_maps import FoldingArithmetic
+from ..index_maps import ElementEmitter
 from .cstyle import HALVES, CStyleRenderer
 
 Leaf = Callable[["Index"], str]
 ElementalRule = Callable[["CEmitter", Instruction, "Index"], object]
-ELEMENTAL: dict[str, ElementalRule] = {}
 _LITERAL = re.compile(r"\(?(-?\d+)\)?")
 
 
@@ -65,7 +64,7 @@ class Index:
         return Index(())
 
 
-class CEmitter(FoldingArithmetic):
+class CEmitter(ElementEmitter):
     """Emits C statements computing instruction values; ``lines`` is the generated body.
     Index values are C expressions of type ``itype`` (``long long`` for run-time starts)."""
 
@@ -196,12 +195,6 @@ class CEmitter(FoldingArithmetic):
             result = self.var(self.register(inst), result)
         self._scopes[-1][key] = result
         return result
-
-    def operand(self, inst: Instruction, number: int, index: Index) -> object:
-        return self.value(inst.operands[number], index)
-
-    def scalar_operand(self, inst: Instruction, number: int) -> str:
-        return self.value(inst.operands[number], Index.scalar())
 
     def register(self, inst: Instruction) -> str:
         return self.r.register(inst.type.dtype)
@@ -369,17 +362,8 @@ class CEmitter(FoldingArithmetic):
         return name
 
 
-def _rule(*opcodes: str) -> Callable[[ElementalRule], ElementalRule]:
-    def decorate(fn: ElementalRule) -> ElementalRule:
-        for opcode in opcodes:
-            ELEMENTAL[opcode] = fn
-        return fn
-    return decorate
-
-
 # -- leaves and data movement ---------------------------------------------------------------
 
-@_rule("constant")
 def _constant(e: CEmitter, inst: Instruction, index: Index) -> str:
     t = inst.type
     if t.size == 1:
@@ -392,13 +376,11 @@ def _constant(e: CEmitter, inst: Instruction, index: Index) -> str:
     return e.var(e.register(inst), e.r.from_bits(t.dtype, word))
 
 
-@_rule("iota")
 def _iota(e: CEmitter, inst: Instruction, index: Index) -> str:
     position = e.dims(index)[inst.attrs["iota_dimension"]]
     return e.var(e.register(inst), e.r.convert(f"(long long){position}", DType.S64, inst.type.dtype))
 
 
-@_rule("reduce")
 def _reduce(e: CEmitter, inst: Instruction, index: Index) -> object:
     hit = e.precomputed.get((inst, e.key(index)))
     if hit is not None:
@@ -407,6 +389,11 @@ def _reduce(e: CEmitter, inst: Instruction, index: Index) -> object:
         e.linear(index)
         e.dims(index)
     return description("reduce")(e, inst, index)
+
+
+# The rules of leaves and of reductions a row kernel computes cooperatively; every other op
+# is its description in ir/analysis/index_maps.py.
+ELEMENTAL: dict[str, ElementalRule] = {"constant": _constant, "iota": _iota, "reduce": _reduce}
 
 
 @functools.lru_cache(maxsize=None)
