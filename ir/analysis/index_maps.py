@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from ..ops import Trait
+from ..ops import OPS, Trait
 from ..types import DType, TupleType, Type, leaf_types
 from .dots import DotDimensions
 
@@ -89,8 +90,6 @@ def description(opcode: str) -> Description | None:
     """How ``opcode`` computes one result element from its operands (None: no loop body can)."""
     found = READS.get(opcode)
     if found is None:
-        from ..ops import OPS
-
         opdef = OPS.get(opcode)
         if opdef is not None and opdef.has(Trait.ELEMENTWISE):
             return _elementwise
@@ -427,40 +426,71 @@ class OperandReads:
 
     def __init__(self, inst: Instruction) -> None:
         self.inst = inst
-        self.ranges: dict[str, int] = {}
-        self.reads: list[Read] = []
-        self._split: dict[str, list] = {}
-        describe = description(inst.opcode)
-        shapes = {leaf.shape for leaf in leaf_types(inst.type)}
-        self.known = describe is not None and len(shapes) == 1
-        if not self.known:
-            return
-        (shape,) = shapes
-        dims = [self._atom(f"d{d}", size) for d, size in enumerate(shape)]
-        self._varying = [atom for dim in dims for atom in _atoms(dim)]
-        self.out = _SymbolicIndex(tuple(shape), dims, None)
-        describe(self, inst, self.out)
-
-    # -- queries -----------------------------------------------------------------------
+        self._recording = _recording(inst)
+        self.known = self._recording is not None
 
     def only_at_output_index(self, operand: Instruction) -> bool:
         """``operand`` is read (at least once) and only at the output's own index."""
         if not self.known:
             return False
         found = self._reads_of(operand)
-        out = self.linear(self.out)
-        return bool(found) and all(r.shape == self.out.shape and r.offset == out for r in found)
+        out = self._recording.out
+        return bool(found) and all(r.shape == out.shape and r.offset == out.linear for r in found)
 
     def rereads(self, operand: Instruction) -> bool:
         """Some element of ``operand`` is evaluated more than once: at several output
         positions (a broadcast, a clamped or discarded read) or loop positions."""
-        return not self.known or not all(self._one_to_one(r) for r in self._reads_of(operand))
+        return not self.known or not all(self._recording.one_to_one(r) for r in self._reads_of(operand))
 
     def _reads_of(self, operand: Instruction) -> list[Read]:
         numbers = {n for n, o in enumerate(self.inst.operands) if o is operand}
-        return [r for r in self.reads if r.number in numbers]
+        return [r for r in self._recording.reads if r.number in numbers]
 
-    def _one_to_one(self, read: Read) -> bool:
+
+_RECORDINGS: dict[tuple, _Recorder | None] = {}
+_MAX_RECORDINGS = 4096
+
+
+def _recording(inst: Instruction) -> _Recorder | None:
+    """The symbolic reads of ``inst``, shared by every instruction of the same signature (the
+    reads depend only on the opcode, the types and the attributes)."""
+    key = (inst.opcode, inst.type, tuple(o.type for o in inst.operands), _frozen(inst.attrs))
+    if key in _RECORDINGS:
+        return _RECORDINGS[key]
+    if len(_RECORDINGS) >= _MAX_RECORDINGS:
+        _RECORDINGS.clear()
+    describe = description(inst.opcode)
+    shapes = {leaf.shape for leaf in leaf_types(inst.type)}
+    recorder = None
+    if describe is not None and len(shapes) == 1:
+        recorder = _Recorder(next(iter(shapes)))
+        describe(recorder, inst, recorder.out)
+        recorder.linear(recorder.out)
+    _RECORDINGS[key] = recorder
+    return recorder
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(map(_frozen, value))
+    return value
+
+
+class _Recorder:
+    """The index algebra on affine forms: records every read of a description."""
+
+    def __init__(self, shape: tuple) -> None:
+        self.ranges: dict[str, int] = {}
+        self.reads: list[Read] = []
+        self._split: dict[str, list] = {}
+        dims = [self._atom(f"d{d}", size) for d, size in enumerate(shape)]
+        self._varying = [atom for dim in dims for atom in _atoms(dim)]
+        self.out = _SymbolicIndex(tuple(shape), dims, None)
+
+    def one_to_one(self, read: Read) -> bool:
+        """Distinct positions where ``read`` is done read distinct elements."""
         if not isinstance(read.offset, _Affine):
             return not read.varying
         coefficients = dict(read.offset.terms)
@@ -472,8 +502,6 @@ class OperandReads:
                 return False
             covered += abs(coefficient) * (self.ranges[atom] - 1)
         return True
-
-    # -- the algebra ---------------------------------------------------------------------
 
     def _atom(self, name: str, size: int) -> _Affine:
         if size <= 1:
