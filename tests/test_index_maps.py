@@ -20,6 +20,8 @@ import op_cases
 from codegen_util import TOLERANCE, assert_same
 from jitflow.ir import DType, Instruction, TensorType, TupleType, parse_module
 from jitflow.ir.analysis.index_maps import READS, OperandReads, description
+from jitflow.ir.interpreter import Interpreter, coerce_argument
+from jitflow.ir.types import leaf_types
 from jitflow.passes import PassManager
 
 _COMPARE = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge,
@@ -151,8 +153,7 @@ class NumpyAlgebra:
         reducer = inst.called[0]
         for position in range(count):
             values = accumulators + [self._spread(np.asarray(v)) for v in elements(np.int64(position))]
-            bound = {p: (lambda v: lambda index: v)(values[p.attrs["parameter_number"]])
-                     for p in reducer.parameters}
+            bound = {p: _constant_leaf(values[p.attrs["parameter_number"]]) for p in reducer.parameters}
             result = NumpyAlgebra(self.count, bound).value(reducer.root, Positions(()))
             accumulators = result if isinstance(result, list) else [result]
         return accumulators if len(accumulators) > 1 else accumulators[0]
@@ -168,10 +169,12 @@ class NumpyAlgebra:
             return total.astype(dtype.numpy)
 
 
+def _constant_leaf(value):
+    return lambda index: value
+
+
 def _values(module, inputs) -> dict:
     """Every instruction's value in the entry computation, by the interpreter."""
-    from jitflow.ir.interpreter import Interpreter, coerce_argument
-
     interpreter = Interpreter(module)
     entry = module.entry
     env = {p: coerce_argument(v, p.type, p.name) for p, v in zip(entry.parameters, inputs)}
@@ -209,14 +212,10 @@ CASES = [case for case in op_cases.CASES
 STRUCTURAL_CASES = [case for case in CASES if _structural(case)]
 
 
-def _flat(t):
-    return [leaf for e in t.elements for leaf in _flat(e)] if isinstance(t, TupleType) else [t]
-
-
 def _testable(inst) -> bool:
     """Tuples are read at one index for all their elements: only where those agree in shape."""
     types = [inst.type] + [o.type for o in inst.operands]
-    shapes = {leaf.shape for t in types if isinstance(t, TupleType) for leaf in _flat(t)}
+    shapes = {leaf.shape for t in types if isinstance(t, TupleType) for leaf in leaf_types(t)}
     return len(shapes) <= 1 and (isinstance(inst.type, TensorType) or bool(shapes))
 
 
@@ -226,7 +225,7 @@ def test_descriptions_compute_what_the_interpreter_computes(case):
     env = _values(module, case.inputs)
     for inst in [i for i in module.entry.instructions if i.opcode in READS and _testable(i)]:
         t = inst.type
-        shape = _flat(t)[0].shape
+        shape = leaf_types(t)[0].shape
         count = int(np.prod(shape))
         if count == 0:
             continue
@@ -234,7 +233,7 @@ def test_descriptions_compute_what_the_interpreter_computes(case):
         algebra = NumpyAlgebra(count, leaves)
         out = Positions(shape, list(np.unravel_index(np.arange(count), shape)) if shape else [], np.arange(count))
         got = _as_result(description(inst.opcode)(algebra, inst, out), t, count)
-        floats = any(leaf.dtype.is_float for leaf in _flat(t))
+        floats = any(leaf.dtype.is_float for leaf in leaf_types(t))
         rtol = max(case.rtol, max(TOLERANCE.values())) if floats and inst.opcode in ("reduce", "dot") else 0.0
         assert_same(got, env[inst], rtol, f"{case.id}: {inst.opcode}")
         _check_symbolic_reads(inst, algebra.log, count)
@@ -257,7 +256,7 @@ def _check_symbolic_reads(inst, log, count) -> None:
             assert claims.rereads(operand), f"{where}: read more than once, claimed once"
         elif inst.opcode not in _CAUTIOUS and inst.opcode not in ("call", "fusion"):
             assert not claims.rereads(operand), f"{where}: read once, claimed re-read"
-        at_output = operand.type.shape == _flat(inst.type)[0].shape and all(
+        at_output = operand.type.shape == leaf_types(inst.type)[0].shape and all(
             np.array_equal(o, np.arange(count)) for o in offsets)
         if claims.only_at_output_index(operand):
             assert at_output, f"{where}: claimed read at the output index only"
