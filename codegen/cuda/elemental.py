@@ -238,6 +238,7 @@ class CEmitter(ElementEmitter):
         return f"({self._bound(a)} % {b})"
 
     def compare(self, direction: str, a: str, b: str, unsigned: bool = False) -> str:
+        a, b = self._bound(a), self._bound(b)
         if unsigned:
             a, b = f"(unsigned long long)({a})", f"(unsigned long long)({b})"
         return f"{a} {direction} {b}"
