@@ -38,6 +38,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from ..ir import Builder, Computation, Cost, Instruction, Module, TensorType, Trait
+from ..ir.analysis.index_maps import OperandReads
 from ..ir.analysis.rows import row_broadcasts
 from .base import Pass, option
 from .effects import has_side_effects
@@ -45,9 +46,6 @@ from .registry import register_pass
 
 # Cheap producers are copied into a consumer when they have at most this many users.
 MAX_DUPLICATED_USERS = 4
-# Ops whose operands are evaluated more than once per result element (broadcast
-# re-reads; concatenate and pad evaluate every operand at every position).
-REREADING = frozenset({"broadcast", "concatenate", "pad"})
 
 @register_pass("fuse")
 @dataclass(frozen=True)
@@ -102,10 +100,10 @@ def _fusible(inst: Instruction) -> bool:
     return inst.opdef.has(Trait.ELEMENTWISE) or inst.opdef.has(Trait.INDEXING)
 
 
-def _rereads(inst: Instruction) -> bool:
-    if inst.opcode == "broadcast":
-        return inst.type.size > inst.operands[0].type.size
-    return inst.opcode in REREADING and len(inst.operands) > 1
+def _rereads(user: Instruction, operand: Instruction) -> bool:
+    """``user`` evaluates some element of ``operand`` more than once (as its index map says):
+    a broadcast, the clamped reads of concatenate and pad, a scalar read at every position."""
+    return OperandReads(user).rereads(operand)
 
 
 def _reduces(node: object) -> bool:
@@ -246,7 +244,7 @@ class _Planner:
                     continue  # a copy's original outside: not this group's evaluation
                 if user in per_row:
                     continue
-                if _rereads(user) or not ok(user):
+                if _rereads(user, inst) or not ok(user):
                     result = False
                     break
             verdicts[inst] = result

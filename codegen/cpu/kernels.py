@@ -25,8 +25,9 @@ from llvmlite import ir
 
 from ...ir import DType, Instruction, TensorType, Trait
 from ...ir.analysis.dots import DotDimensions, dot_sizes
+from ...ir.analysis.index_maps import reduce_input_indexer
 from .buffers import Buffer
-from .elemental import Elemental, Leaf, ReduceStep, buffer_leaf, entry_alloca, reduce_input_indexer
+from .elemental import Elemental, Leaf, ReduceStep, buffer_leaf, entry_alloca
 from .layouts import element_offset, is_row_major, layout_of
 from .loops import Index, delinearize, for_range, i64
 from . import threads
@@ -160,7 +161,7 @@ class KernelSet:
                 count = math.prod(source_shape[d] for d in inst.attrs["dimensions"])
                 with for_range(b, i64(0), i64(count), "r") as position:
                     with for_range(b, first, stop, "acc") as column:
-                        source = reduce_input_indexer(b, inst, Index(shape, dims=outer + [column]))(position)
+                        source = reduce_input_indexer(elemental, inst, Index(shape, dims=outer + [column]))(position)
                         elements = step.enter([elemental.operand(inst, i, source) for i in range(step.count)])
                         places = slots(arrays, column)
                         current = [b.load(slot, typ=array.allocated_type.element)

@@ -32,11 +32,12 @@ from llvmlite import ir
 
 from ...ir import Computation, Instruction, Module, TensorType, Trait, TupleType, Type, leaf_types
 from ...ir.analysis.dots import dot_sizes
+from ...ir.analysis.index_maps import start_indices
 from ...ir.analysis.rows import row_broadcasts, row_reused_values
 from ..errors import reject_custom_calls
 from . import kernels
 from .buffers import Buffer, leaves
-from .elemental import Elemental, buffer_leaf, constant_global, needs_dims, start_indices
+from .elemental import Elemental, buffer_leaf, constant_global, needs_dims
 from .layouts import is_row_major, physical, row_major, same_storage, transpose_is_bitcast
 from .loops import Index, delinearize, for_range, i64, linearize
 from .pyarray import ArrayObjectLayout, emit_objects_entry

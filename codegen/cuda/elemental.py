@@ -1,10 +1,12 @@
 """The C elemental emitter: the value of any array instruction at one index, as C statements.
 
-The CUDA twin of ``codegen/cpu/elemental.py``: each opcode has a generator
-``index -> variable`` written in terms of its operands' generators (one table,
-``ELEMENTAL``), so a fused computation is the composition of its instructions'
-generators inside one loop body.  Scalar expressions come from the target's
-``CStyleRenderer``; this module only walks indices and emits statements.
+The CUDA twin of ``codegen/cpu/elemental.py``: each op is a generator
+``index -> variable`` written in terms of its operands' generators, so a fused
+computation is the composition of its instructions' generators inside one loop
+body.  Which operand elements an op reads is its description in
+``ir/analysis/index_maps.py``, shared with the CPU backend; ``CEmitter``
+implements that module's ``IndexAlgebra`` with C expressions.  Scalar expressions
+come from the target's ``CStyleRenderer``; this module emits statements.
 
 Values are cached per (instruction, index) inside the current scope (a loop body
 pushes one), keyed by the index's *linear* form when it is known: ``x[i]``
@@ -18,21 +20,26 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
+import re
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ...ir import DType, Instruction, TensorType, Trait
+from ...ir import DType, Instruction, TensorType
+from ...ir.analysis.index_maps import description
+from ...ir.analysis.reducers import single_op_reducer
 from ..errors import UnsupportedOpError
+from ..index_maps import ElementEmitter
 from .cstyle import HALVES, CStyleRenderer
 
 Leaf = Callable[["Index"], str]
 ElementalRule = Callable[["CEmitter", Instruction, "Index"], object]
-ELEMENTAL: dict[str, ElementalRule] = {}
+_LITERAL = re.compile(r"\(?(-?\d+)\)?")
 
-# Reducers that are one associative op of the two parameters (accumulated in f32 for halves).
-UFUNC_REDUCERS = frozenset({"add", "multiply", "maximum", "minimum", "and", "or", "xor"})
+
+class _Choice(str):
+    """A ``?:`` expression between values: bound to a variable of the element type when it
+    is an instruction's value, used inline when it is part of an index."""
 
 
 class Index:
@@ -57,8 +64,9 @@ class Index:
         return Index(())
 
 
-class CEmitter:
-    """Emits C statements computing instruction values; ``lines`` is the generated body."""
+class CEmitter(ElementEmitter):
+    """Emits C statements computing instruction values; ``lines`` is the generated body.
+    Index values are C expressions of type ``itype`` (``long long`` for run-time starts)."""
 
     def __init__(self, renderer: CStyleRenderer, leaves: dict[Instruction, Leaf], itype: str,
                  constants: dict[str, str], prefix: str) -> None:
@@ -178,19 +186,15 @@ class CEmitter:
             result = leaf(index)
             self._scopes[-1][key] = result
             return result
-        rule = ELEMENTAL.get(inst.opcode)
+        rule = ELEMENTAL.get(inst.opcode) or description(inst.opcode)
         if rule is None:
             raise UnsupportedOpError(
                 f"the cuda backend cannot compute {inst.opcode} inside a kernel ({inst.describe()})")
         result = rule(self, inst, index)
+        if isinstance(result, _Choice):
+            result = self.var(self.register(inst), result)
         self._scopes[-1][key] = result
         return result
-
-    def operand(self, inst: Instruction, number: int, index: Index) -> object:
-        return self.value(inst.operands[number], index)
-
-    def scalar_operand(self, inst: Instruction, number: int) -> str:
-        return self.value(inst.operands[number], Index.scalar())
 
     def register(self, inst: Instruction) -> str:
         return self.r.register(inst.type.dtype)
@@ -208,6 +212,134 @@ class CEmitter:
             for param in computation.parameters:
                 del self.leaves[param]
             self._context = saved_context
+
+    # -- the index algebra of ir/analysis/index_maps.py ------------------------------------
+
+    def constant(self, value: int) -> str:
+        return str(value) if value >= 0 else f"({value})"
+
+    def literal(self, value: object) -> int | None:
+        match = _LITERAL.fullmatch(value) if isinstance(value, str) else None
+        return int(match.group(1)) if match else None
+
+    def emit_add(self, a: str, b: str) -> str:
+        return f"({a} + {b})"
+
+    def emit_sub(self, a: str, b: str) -> str:
+        return f"({a} - {b})"
+
+    def emit_mul(self, a: str, b: str) -> str:
+        return f"({a} * {b})"
+
+    def div(self, a: str, b: str) -> str:
+        return f"({self._bound(a)} / {b})"
+
+    def rem(self, a: str, b: str) -> str:
+        return f"({self._bound(a)} % {b})"
+
+    def compare(self, direction: str, a: str, b: str, unsigned: bool = False) -> str:
+        a, b = self._bound(a), self._bound(b)
+        if unsigned:
+            a, b = f"(unsigned long long)({a})", f"(unsigned long long)({b})"
+        return f"{a} {direction} {b}"
+
+    def and_(self, a: str, b: str) -> str:
+        return f"{a} && {b}"
+
+    def select(self, predicate: str, on_true: str, on_false: str) -> str:
+        return _Choice(f"(({predicate}) ? {on_true} : {on_false})")
+
+    def clamp(self, value: str, low: int, high: int) -> str:
+        value, it = self._bound(value), self.itype
+        return self.var(it, f"({value} < {low} ? ({it}){low} : ({value} > {high} ? ({it}){high} : {value}))", "c")
+
+    def _bound(self, value: str) -> str:
+        """``value`` as a variable (an expression used more than once is computed once)."""
+        if value.isidentifier() or self.literal(value) is not None:
+            return value
+        key = ("bound", value)
+        known = self._lookup(key)
+        if known is None:
+            known = self._scopes[-1][key] = self.var("auto", value, "o")
+        return known
+
+    def index(self, shape: Sequence[int], dims: Sequence[str] | None = None, linear: str | None = None) -> Index:
+        if linear is not None and not linear.isidentifier() and self.literal(linear) is None:
+            linear = self.var(self.itype, linear, "l")  # loads and dimensions share it
+        return Index(shape, dims, linear)
+
+    def to_index(self, value: str, dtype: DType) -> str:
+        return f"(long long){value}"
+
+    def apply(self, inst: Instruction, args: list) -> str:
+        if inst.opcode == "bitcast-convert":  # same width: reinterpret the bits
+            bits = self.r.to_bits(inst.operands[0].type.dtype, args[0])
+            return self.var(self.register(inst), self.r.from_bits(inst.type.dtype, bits))
+        return self.var(self.register(inst), self.r.elementwise(inst, args))
+
+    def split_bits(self, inst: Instruction, wide: str, part: str) -> str:
+        r, target = self.r, inst.type.dtype
+        bits = r.to_bits(inst.operands[0].type.dtype, wide)
+        return self.var(self.register(inst), r.from_bits(
+            target, f"({r.unsigned(target.bits)})({bits} >> ({part} * {target.bits}))"))
+
+    def join_bits(self, inst: Instruction, parts: list) -> str:
+        r, source, target = self.r, inst.operands[0].type.dtype, inst.type.dtype
+        whole = r.unsigned(target.bits)
+        terms = [f"(({whole}){r.to_bits(source, part)} << {j * source.bits})" for j, part in enumerate(parts)]
+        return self.var(self.register(inst), r.from_bits(target, " | ".join(terms)))
+
+    def call(self, computation, arguments: Sequence[Leaf], index: Index) -> object:
+        saved = {}
+        for param in computation.parameters:
+            saved[param] = self.leaves.get(param)
+            self.leaves[param] = arguments[param.attrs["parameter_number"]]
+        try:
+            return self.value(computation.root, index)
+        finally:
+            for param, previous in saved.items():
+                if previous is None:
+                    del self.leaves[param]
+                else:
+                    self.leaves[param] = previous
+
+    def fold(self, inst: Instruction, inits: list, count: int, elements: Callable[[str], list]) -> object:
+        dtypes = [o.type.dtype for o in inst.operands[:len(inits)]]
+        ufunc = single_op_reducer(inst.called[0]) if len(inits) == 1 else None
+        if ufunc is not None:
+            work = compute_dtype(dtypes[0])
+            acc = self.mutable(self.r.register(work), inits[0])
+            position = self.fresh("r")
+            with self.loop(position, "0", str(count)):
+                (element,) = elements(position)
+                self.emit(f"{acc} = {self.r.elementwise(scalar_instruction(ufunc, work), [acc, element])};")
+            return self.var(self.register(inst), self.r.round_to(dtypes[0], acc))
+        accumulators = [self.mutable(self.r.register(d), init) for d, init in zip(dtypes, inits)]
+        position = self.fresh("r")
+        with self.loop(position, "0", str(count)):
+            combined = self.inline(inst.called[0], accumulators + elements(position))
+            combined = combined if isinstance(combined, list) else [combined]
+            # Read all results before assigning: the reducer may swap its accumulators.
+            staged = [self.var(self.r.register(d), v) for d, v in zip(dtypes, combined)]
+            for acc, new in zip(accumulators, staged):
+                self.emit(f"{acc} = {new};")
+        finals = [self.var(self.r.register(d), acc) for d, acc in zip(dtypes, accumulators)]
+        return finals[0] if len(finals) == 1 else finals
+
+    def sum_of_products(self, inst: Instruction, count: int, factors: Callable[[str], tuple]) -> str:
+        r = self.r
+        lhs, rhs = inst.operands[0].type.dtype, inst.operands[1].type.dtype
+        out = inst.type.dtype
+        work = compute_dtype(out)
+        acc = self.mutable(r.register(work), r.literal(work, 0))
+        k = self.fresh("k")
+        with self.loop(k, "0", str(count)):
+            x, y = factors(k)
+            xv = self.var(r.register(work), r.convert(x, lhs, work) if lhs is not work else x)
+            yv = self.var(r.register(work), r.convert(y, rhs, work) if rhs is not work else y)
+            p = self.var(r.register(work), r.elementwise(scalar_instruction("multiply", work), [xv, yv]))
+            self.emit(f"{acc} = {r.elementwise(scalar_instruction('add', work), [acc, p])};")
+        return self.var(self.register(inst), r.convert(acc, work, out) if work is not out else acc)
 
     # -- buffers ----------------------------------------------------------------------------
 
@@ -231,65 +363,8 @@ class CEmitter:
         return name
 
 
-def _rule(*opcodes: str) -> Callable[[ElementalRule], ElementalRule]:
-    def decorate(fn: ElementalRule) -> ElementalRule:
-        for opcode in opcodes:
-            ELEMENTAL[opcode] = fn
-        return fn
-    return decorate
-
-
-def _clamp(e: CEmitter, value: str, low: int, high: int) -> str:
-    return e.var(e.itype, f"({value} < {low} ? ({e.itype}){low} : ({value} > {high} ? "
-                          f"({e.itype}){high} : {value}))", "c")
-
-
-# -- elementwise ------------------------------------------------------------------------
-
-def _elementwise(e: CEmitter, inst: Instruction, index: Index) -> str:
-    args = []
-    for operand in inst.operands:
-        # select's predicate and clamp's bounds may be scalars broadcast over the result.
-        same_shape = operand.type.shape == inst.type.shape
-        args.append(e.value(operand, index if same_shape else Index.scalar()))
-    return e.var(e.register(inst), e.r.elementwise(inst, args))
-
-
-def _register_elementwise() -> None:
-    from ...ir import OPS
-
-    for opcode, opdef in OPS.items():
-        if opdef.has(Trait.ELEMENTWISE) and opcode != "bitcast-convert":
-            ELEMENTAL[opcode] = _elementwise
-
-
-_register_elementwise()
-
-
-@_rule("bitcast-convert")
-def _bitcast_convert(e: CEmitter, inst: Instruction, index: Index) -> str:
-    r = e.r
-    source, target = inst.operands[0].type, inst.type
-    if source.dtype.bits == target.dtype.bits:
-        bits = r.to_bits(source.dtype, e.operand(inst, 0, index))
-        return e.var(e.register(inst), r.from_bits(target.dtype, bits))
-    dims = e.dims(index)
-    if source.dtype.bits > target.dtype.bits:  # one wide element -> a minor dimension of parts
-        wide = e.operand(inst, 0, Index(source.shape, dims[:-1]))
-        bits = r.to_bits(source.dtype, wide)
-        part = f"({r.unsigned(target.dtype.bits)})({bits} >> ({dims[-1]} * {target.dtype.bits}))"
-        return e.var(e.register(inst), r.from_bits(target.dtype, part))
-    whole = r.unsigned(target.dtype.bits)  # parts of the minor dimension -> one wide element
-    terms = []
-    for j in range(source.shape[-1]):
-        part = e.operand(inst, 0, Index(source.shape, list(dims) + [str(j)]))
-        terms.append(f"(({whole}){r.to_bits(source.dtype, part)} << {j * source.dtype.bits})")
-    return e.var(e.register(inst), r.from_bits(target.dtype, " | ".join(terms)))
-
-
 # -- leaves and data movement ---------------------------------------------------------------
 
-@_rule("constant")
 def _constant(e: CEmitter, inst: Instruction, index: Index) -> str:
     t = inst.type
     if t.size == 1:
@@ -302,173 +377,24 @@ def _constant(e: CEmitter, inst: Instruction, index: Index) -> str:
     return e.var(e.register(inst), e.r.from_bits(t.dtype, word))
 
 
-@_rule("iota")
 def _iota(e: CEmitter, inst: Instruction, index: Index) -> str:
     position = e.dims(index)[inst.attrs["iota_dimension"]]
     return e.var(e.register(inst), e.r.convert(f"(long long){position}", DType.S64, inst.type.dtype))
 
 
-@_rule("broadcast")
-def _broadcast(e: CEmitter, inst: Instruction, index: Index) -> object:
-    operand = inst.operands[0].type
-    if not operand.shape:
-        return e.operand(inst, 0, Index.scalar())
-    dims = e.dims(index)
-    source = [dims[d] if operand.shape[i] != 1 else "0" for i, d in enumerate(inst.attrs["dimensions"])]
-    return e.operand(inst, 0, Index(operand.shape, source))
+def _reduce(e: CEmitter, inst: Instruction, index: Index) -> object:
+    hit = e.precomputed.get((inst, e.key(index)))
+    if hit is not None:
+        return hit  # a row kernel reduced this row cooperatively
+    if index.shape:  # index math of the output position happens once, outside the loop
+        e.linear(index)
+        e.dims(index)
+    return description("reduce")(e, inst, index)
 
 
-@_rule("reshape")
-def _reshape(e: CEmitter, inst: Instruction, index: Index) -> object:
-    operand = inst.operands[0].type
-    if not operand.shape:
-        return e.operand(inst, 0, Index.scalar())
-    linear = e.linear(index) if inst.type.shape else "0"
-    return e.operand(inst, 0, Index(operand.shape, linear=linear))
-
-
-@_rule("transpose")
-def _transpose(e: CEmitter, inst: Instruction, index: Index) -> object:
-    dims = e.dims(index)
-    source: list = [None] * len(dims)
-    for i, d in enumerate(inst.attrs["dimensions"]):
-        source[d] = dims[i]
-    return e.operand(inst, 0, Index(inst.operands[0].type.shape, source))
-
-
-@_rule("slice")
-def _slice(e: CEmitter, inst: Instruction, index: Index) -> object:
-    source = []
-    for dim, (start, _, stride) in zip(e.dims(index), inst.attrs["slice"]):
-        scaled = dim if stride == 1 else f"{dim} * {stride}"
-        source.append(scaled if start == 0 else f"({scaled} + {start})")
-    return e.operand(inst, 0, Index(inst.operands[0].type.shape, source))
-
-
-@_rule("reverse")
-def _reverse(e: CEmitter, inst: Instruction, index: Index) -> object:
-    shape = inst.type.shape
-    flipped = set(inst.attrs["dimensions"])
-    source = [f"({shape[d] - 1} - {dim})" if d in flipped else dim for d, dim in enumerate(e.dims(index))]
-    return e.operand(inst, 0, Index(shape, source))
-
-
-def _start_indices(e: CEmitter, inst: Instruction, first: int, limits: Sequence[int]) -> list[str]:
-    """Run-time start indices, clamped (as XLA does) so that the window stays in bounds."""
-    starts = []
-    for d, limit in enumerate(limits):
-        raw = e.scalar_operand(inst, first + d)
-        dtype = inst.operands[first + d].type.dtype
-        if dtype.is_unsigned_int:  # compare unsigned: values >= 2**63 are large, not negative
-            starts.append(e.var(e.itype, f"({raw} > {limit}u ? ({e.itype}){limit} : ({e.itype}){raw})", "s"))
-        else:
-            wide = e.var("long long", f"(long long){raw}", "s")
-            starts.append(e.var(e.itype, f"({e.itype})({wide} < 0 ? 0 : ({wide} > {limit} ? {limit} : {wide}))", "s"))
-    return starts
-
-
-@_rule("dynamic-slice")
-def _dynamic_slice(e: CEmitter, inst: Instruction, index: Index) -> object:
-    operand = inst.operands[0].type
-    sizes = inst.attrs["dynamic_slice_sizes"]
-    starts = _start_indices(e, inst, 1, [d - s for d, s in zip(operand.shape, sizes)])
-    source = [f"({start} + {dim})" for start, dim in zip(starts, e.dims(index))]
-    return e.operand(inst, 0, Index(operand.shape, source))
-
-
-@_rule("dynamic-update-slice")
-def _dynamic_update_slice(e: CEmitter, inst: Instruction, index: Index) -> object:
-    operand, update = inst.operands[0].type, inst.operands[1].type
-    if update.size == 0:
-        return e.operand(inst, 0, index)
-    starts = _start_indices(e, inst, 2, [d - u for d, u in zip(operand.shape, update.shape)])
-    inside, source = [], []
-    for dim, start, size in zip(e.dims(index), starts, update.shape):
-        offset = e.var(e.itype, f"{dim} - {start}", "o")
-        inside.append(f"({offset} >= 0 && {offset} < {size})")
-        source.append(_clamp(e, offset, 0, size - 1))
-    new = e.operand(inst, 1, Index(update.shape, source))
-    old = e.operand(inst, 0, index)
-    return e.var(e.register(inst), f"({' && '.join(inside) or 'true'} ? {new} : {old})")
-
-
-@_rule("concatenate")
-def _concatenate(e: CEmitter, inst: Instruction, index: Index) -> object:
-    (axis,) = inst.attrs["dimensions"]
-    dims = e.dims(index)
-    result, offset = None, 0
-    for number, operand in enumerate(inst.operands):
-        size = operand.type.shape[axis]
-        if size == 0:
-            continue
-        source = list(dims)
-        source[axis] = _clamp(e, f"({dims[axis]} - {offset})", 0, size - 1)
-        value = e.operand(inst, number, Index(operand.type.shape, source))
-        result = value if result is None else e.var(
-            e.register(inst), f"({dims[axis]} < {offset} ? {result} : {value})")
-        offset += size
-    return result
-
-
-@_rule("pad")
-def _pad(e: CEmitter, inst: Instruction, index: Index) -> object:
-    operand = inst.operands[0].type
-    padding_value = e.scalar_operand(inst, 1)
-    if operand.size == 0:
-        return padding_value
-    inside, source = [], []
-    for dim, (low, _, interior), size in zip(e.dims(index), inst.attrs["padding"], operand.shape):
-        shifted = e.var(e.itype, f"{dim} - ({low})", "p")
-        step = interior + 1
-        position = shifted if step == 1 else e.var(e.itype, f"{shifted} / {step}", "p")
-        inside.append(f"{shifted} >= 0 && {position} < {size}")
-        if step != 1:
-            inside.append(f"{shifted} % {step} == 0")
-        source.append(_clamp(e, position, 0, size - 1))
-    value = e.operand(inst, 0, Index(operand.shape, source))
-    return e.var(e.register(inst), f"(({' && '.join(inside) or 'true'}) ? {value} : {padding_value})")
-
-
-# -- tuples and calls inside kernels ----------------------------------------------------------
-
-@_rule("tuple")
-def _tuple(e: CEmitter, inst: Instruction, index: Index) -> object:
-    return [e.value(o, index) for o in inst.operands]
-
-
-@_rule("get-tuple-element")
-def _get_tuple_element(e: CEmitter, inst: Instruction, index: Index) -> object:
-    return e.operand(inst, 0, index)[inst.attrs["index"]]
-
-
-@_rule("call", "fusion")
-def _call(e: CEmitter, inst: Instruction, index: Index) -> object:
-    computation = inst.called[0]
-    saved = {}
-    for param in computation.parameters:
-        operand = inst.operands[param.attrs["parameter_number"]]
-        saved[param] = e.leaves.get(param)
-        e.leaves[param] = (lambda o: lambda i: e.value(o, i))(operand)
-    try:
-        return e.value(computation.root, index)
-    finally:
-        for param, previous in saved.items():
-            if previous is None:
-                del e.leaves[param]
-            else:
-                e.leaves[param] = previous
-
-
-# -- reduce ----------------------------------------------------------------------------------
-
-def ufunc_reducer(computation) -> str | None:
-    """The opcode of a reducer that is one associative op on its two parameters, else None."""
-    root = computation.root
-    params = computation.parameters
-    if (len(params) == 2 and root is not None and root.opcode in UFUNC_REDUCERS
-            and len(root.operands) == 2 and set(root.operands) == set(params)):
-        return root.opcode
-    return None
+# The rules of leaves and of reductions a row kernel computes cooperatively; every other op
+# is its description in ir/analysis/index_maps.py.
+ELEMENTAL: dict[str, ElementalRule] = {"constant": _constant, "iota": _iota, "reduce": _reduce}
 
 
 @functools.lru_cache(maxsize=None)
@@ -481,98 +407,3 @@ def scalar_instruction(opcode: str, dtype: DType) -> Instruction:
 
 def compute_dtype(dtype: DType) -> DType:
     return DType.F32 if dtype in HALVES else dtype
-
-
-def reduce_input_index(e: CEmitter, inst: Instruction, out: Index, position: str) -> Index:
-    """The input index of reduced position ``position`` (row-major over the reduced dimensions)."""
-    shape = inst.operands[0].type.shape
-    reduced = sorted(inst.attrs["dimensions"])
-    rank = len(shape)
-    count = math.prod(shape[d] for d in reduced)
-    if reduced == list(range(rank - len(reduced), rank)):
-        # The reduced dimensions form the minor block: the input offset is linear in position.
-        if not out.shape:
-            return Index(shape, linear=position)
-        return Index(shape, linear=e.var(e.itype, f"{e.linear(out)} * {count} + {position}", "l"))
-    reduced_dims = e.dims(Index([shape[d] for d in reduced], linear=position))
-    kept = iter(e.dims(out))
-    by_dim = dict(zip(reduced, reduced_dims))
-    return Index(shape, [by_dim[d] if d in by_dim else next(kept) for d in range(rank)])
-
-
-@_rule("reduce")
-def _reduce(e: CEmitter, inst: Instruction, index: Index) -> object:
-    hit = e.precomputed.get((inst, e.key(index)))
-    if hit is not None:
-        return hit
-    count = len(inst.operands) // 2
-    dtypes = [o.type.dtype for o in inst.operands[:count]]
-    ufunc = ufunc_reducer(inst.called[0]) if count == 1 else None
-    shape = inst.operands[0].type.shape
-    size = math.prod(shape[d] for d in inst.attrs["dimensions"])
-    if index.shape:  # index math of the output position happens once, outside the loop
-        e.linear(index)
-        e.dims(index)
-    if ufunc is not None:
-        work = compute_dtype(dtypes[0])
-        (acc,) = accumulators = [e.mutable(e.r.register(work), e.scalar_operand(inst, 1))]
-        position = e.fresh("r")
-        with e.loop(position, "0", str(size)):
-            source = reduce_input_index(e, inst, index, position)
-            element = e.operand(inst, 0, source)
-            e.emit(f"{acc} = {e.r.elementwise(scalar_instruction(ufunc, work), [acc, element])};")
-        return e.var(e.register(inst), e.r.round_to(dtypes[0], acc))
-    accumulators = [e.mutable(e.r.register(d), e.scalar_operand(inst, count + i))
-                    for i, d in enumerate(dtypes)]
-    position = e.fresh("r")
-    with e.loop(position, "0", str(size)):
-        source = reduce_input_index(e, inst, index, position)
-        elements = [e.operand(inst, i, source) for i in range(count)]
-        combined = e.inline(inst.called[0], accumulators + elements)
-        combined = combined if isinstance(combined, list) else [combined]
-        # Read all results before assigning: the reducer may swap its accumulators.
-        staged = [e.var(e.r.register(d), v) for d, v in zip(dtypes, combined)]
-        for acc, new in zip(accumulators, staged):
-            e.emit(f"{acc} = {new};")
-    finals = [e.var(e.r.register(d), acc) for d, acc in zip(dtypes, accumulators)]
-    return finals[0] if count == 1 else finals
-
-
-# -- dot (an inline loop; cuBLAS is called by the runtime where it applies) ----------------
-
-@_rule("dot")
-def _dot(e: CEmitter, inst: Instruction, index: Index) -> str:
-    lhs, rhs = inst.operands[0].type, inst.operands[1].type
-    lb, rb = inst.attrs["lhs_batch_dims"], inst.attrs["rhs_batch_dims"]
-    lc, rc = inst.attrs["lhs_contracting_dims"], inst.attrs["rhs_contracting_dims"]
-    lf = [d for d in range(lhs.rank) if d not in lb + lc]
-    rf = [d for d in range(rhs.rank) if d not in rb + rc]
-    out = inst.type.dtype
-    work = compute_dtype(out)
-    dims = e.dims(index) if inst.type.shape else []
-    batch, lfree, rfree = dims[:len(lb)], dims[len(lb):len(lb) + len(lf)], dims[len(lb) + len(lf):]
-    contract_shape = [lhs.shape[d] for d in lc]
-    acc = e.mutable(e.r.register(work), e.r.literal(work, 0))
-    k = e.fresh("k")
-    with e.loop(k, "0", str(math.prod(contract_shape))):
-        contract = e.dims(Index(contract_shape, linear=k)) if contract_shape else []
-        lhs_dims = _place(lhs.rank, zip(lb, batch), zip(lf, lfree), zip(lc, contract))
-        rhs_dims = _place(rhs.rank, zip(rb, batch), zip(rf, rfree), zip(rc, contract))
-        x = e.r.convert(e.operand(inst, 0, Index(lhs.shape, lhs_dims)), lhs.dtype, work) \
-            if lhs.dtype is not work else e.operand(inst, 0, Index(lhs.shape, lhs_dims))
-        y = e.r.convert(e.operand(inst, 1, Index(rhs.shape, rhs_dims)), rhs.dtype, work) \
-            if rhs.dtype is not work else e.operand(inst, 1, Index(rhs.shape, rhs_dims))
-        xv, yv = e.var(e.r.register(work), x), e.var(e.r.register(work), y)
-        product = e.r.elementwise(scalar_instruction("multiply", work), [xv, yv])
-        p = e.var(e.r.register(work), product)
-        e.emit(f"{acc} = {e.r.elementwise(scalar_instruction('add', work), [acc, p])};")
-    result = e.r.convert(acc, work, out) if work is not out else acc
-    return e.var(e.register(inst), result)
-
-
-def _place(rank: int, *pairs) -> list:
-    dims: list = [None] * rank
-    for group in pairs:
-        for d, value in group:
-            dims[d] = value
-    return dims

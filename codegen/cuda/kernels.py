@@ -29,10 +29,11 @@ from typing import Sequence
 import numpy as np
 
 from ...ir import DType, Instruction, TensorType, Trait
+from ...ir.analysis.reducers import single_op_reducer
 from ...ir.analysis.rows import trailing_rows
 from ..errors import UnsupportedOpError
 from .cstyle import HALVES, CStyleRenderer, c_identifier
-from .elemental import CEmitter, Index, compute_dtype, ufunc_reducer
+from .elemental import CEmitter, Index, compute_dtype
 
 ELEMENTWISE_BLOCK = 256
 UNROLL = 4
@@ -303,7 +304,7 @@ class KernelBuilder:
                 reduced = len(inst.attrs["dimensions"])
                 kept, lanes = shape[:len(shape) - reduced], shape[len(shape) - reduced:]
                 dtype = inst.type.dtype
-                op = ufunc_reducer(inst.called[0])
+                op = single_op_reducer(inst.called[0])
                 acc_type, identity = _accumulator(r, op, dtype)
                 init = e.value(inst.operands[1], Index.scalar())
                 acc = e.mutable(acc_type, f"threadIdx.x == 0 ? ({acc_type}){init} : {identity}")

@@ -20,6 +20,7 @@ from typing import Collection, Sequence
 from ..core import Instruction
 from ..opdef import Cost, Trait
 from ..types import TensorType
+from .index_maps import OperandReads
 from .reducers import single_op_reducer
 
 
@@ -85,7 +86,7 @@ class _RowReads:
             self._at_row[inst] = False  # the graph is acyclic: only a placeholder
             self._at_row[inst] = all(
                 u.opcode == "tuple"
-                or _same_shape(u, inst) and _index_preserving(u) and self.at_row(u)
+                or _reads_at_own_index(u, inst) and self.at_row(u)
                 or _reduces_minor(u, self.shape) and self.as_row(u)
                 for u in self.users(inst))
         return self._at_row[inst]
@@ -96,7 +97,7 @@ class _RowReads:
             shape = self.shape
             self._as_row[inst] = all(
                 _is_row_broadcast(u, shape) and self.at_row(u)
-                or _same_shape(u, inst) and _index_preserving(u) and self.as_row(u)
+                or _reads_at_own_index(u, inst) and self.as_row(u)
                 or u.opcode == "reshape" and _row_shape(inst.type.shape, shape)
                 and _row_shape(u.type.shape, shape) and self.as_row(u)
                 for u in self.users(inst))
@@ -123,14 +124,9 @@ def _only_hoisted_rows(reductions: list, rows: _RowReads, shape: tuple, hoisted:
     return True
 
 
-def _same_shape(a: Instruction, b: Instruction) -> bool:
-    return (isinstance(a.type, TensorType) and isinstance(b.type, TensorType)
-            and a.type.shape == b.type.shape)
-
-
-def _index_preserving(inst: Instruction) -> bool:
-    """Reads its same-shaped operands at its own index."""
-    return inst.opdef.has(Trait.ELEMENTWISE)
+def _reads_at_own_index(user: Instruction, operand: Instruction) -> bool:
+    """``user`` reads ``operand`` only at its own output index (as its index map says)."""
+    return OperandReads(user).only_at_output_index(operand)
 
 
 def _row_shape(operand: Sequence[int], loop_shape: tuple) -> bool:
