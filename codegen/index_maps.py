@@ -11,11 +11,11 @@ vectorizer wants ``i`` and ``i + 1``, not ``i * 1 + 0``).
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-if TYPE_CHECKING:
-    from ..ir import Instruction
+from ..ir import DType, Instruction, TensorType
 
 Value = Any  # an index or element value of one emitter
 Index = Any  # an index of one emitter
@@ -86,3 +86,12 @@ class ElementEmitter(FoldingArithmetic):
 
     def scalar_operand(self, inst: Instruction, number: int) -> Value:
         return self.value(inst.operands[number], self.index(()))
+
+
+@functools.lru_cache(maxsize=None)
+def scalar_instruction(opcode: str, dtype: DType) -> Instruction:
+    """A detached ``opcode`` on two scalars of ``dtype``: what a scalar emitter needs to see
+    to emit one step of a reduction or a multiply-add."""
+    t = TensorType(dtype, ())
+    operand = Instruction("x", "parameter", (), t, {"parameter_number": 0})
+    return Instruction(opcode, opcode, (operand, operand), t)

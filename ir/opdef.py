@@ -114,12 +114,6 @@ class OpDef:
     doc: str = ""
     cost: Cost = field(kw_only=True)
 
-    def attr_spec(self, name: str) -> AttrSpec | None:
-        for spec in self.attrs:
-            if spec.name == name:
-                return spec
-        return None
-
     def attr_spec_spelled(self, text_name: str) -> AttrSpec | None:
         """The attribute written ``text_name=`` in HLO text."""
         for spec in self.attrs:

@@ -14,7 +14,6 @@ still happen, at indices clamped into bounds.
 
 from __future__ import annotations
 
-import functools
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,7 +23,7 @@ from ...ir import DType, Instruction, TensorType, Trait
 from ...ir.analysis.index_maps import description
 from ...ir.analysis.reducers import single_op_reducer
 from ..errors import UnsupportedOpError
-from ..index_maps import ElementEmitter
+from ..index_maps import ElementEmitter, scalar_instruction
 from .layouts import element_offset
 from .lowering import ELEMENTWISE, bitcast, convert, emit_elementwise
 from .loops import Index, for_range, i64
@@ -283,14 +282,6 @@ def _intrinsic(module: ir.Module, name: str, t: ir.Type) -> ir.Function:
     full = f"{name}.{'f32' if t == ir.FloatType() else 'f64'}"
     existing = module.globals.get(full)
     return existing if existing is not None else ir.Function(module, ir.FunctionType(t, [t, t]), full)
-
-
-@functools.lru_cache(maxsize=None)
-def scalar_instruction(opcode: str, dtype: DType) -> Instruction:
-    """A detached ``opcode`` on two scalars of ``dtype``: what a scalar emitter needs to see."""
-    t = TensorType(dtype, ())
-    operand = Instruction("x", "parameter", (), t, {"parameter_number": 0})
-    return Instruction(opcode, opcode, (operand, operand), t)
 
 
 def entry_alloca(b: ir.IRBuilder, t: ir.Type) -> ir.Value:

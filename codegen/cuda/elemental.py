@@ -19,7 +19,6 @@ that value, any other reduce runs as an inline loop.
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 from typing import Callable, Iterator, Sequence
 
@@ -29,7 +28,7 @@ from ...ir import DType, Instruction, TensorType
 from ...ir.analysis.index_maps import description
 from ...ir.analysis.reducers import single_op_reducer
 from ..errors import UnsupportedOpError
-from ..index_maps import ElementEmitter
+from ..index_maps import ElementEmitter, scalar_instruction
 from .cstyle import HALVES, CStyleRenderer
 
 Leaf = Callable[["Index"], str]
@@ -395,14 +394,6 @@ def _reduce(e: CEmitter, inst: Instruction, index: Index) -> object:
 # The rules of leaves and of reductions a row kernel computes cooperatively; every other op
 # is its description in ir/analysis/index_maps.py.
 ELEMENTAL: dict[str, ElementalRule] = {"constant": _constant, "iota": _iota, "reduce": _reduce}
-
-
-@functools.lru_cache(maxsize=None)
-def scalar_instruction(opcode: str, dtype: DType) -> Instruction:
-    """A detached ``opcode`` on two scalars of ``dtype``: what the renderer needs to see."""
-    t = TensorType(dtype, ())
-    operand = Instruction("x", "parameter", (), t, {"parameter_number": 0})
-    return Instruction(opcode, opcode, (operand, operand), t)
 
 
 def compute_dtype(dtype: DType) -> DType:
