@@ -19,6 +19,7 @@ verifies the IR after every pass of every jitted function (the test suite sets i
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import re
@@ -78,16 +79,30 @@ def is_device_array(value: Any) -> bool:
 RETRACE_WARNING_THRESHOLD = 5
 
 
-@dataclass
+# A backend chosen for the current thread (or task) only: ``interpreter_mode()`` sets it.
+_BACKEND_OVERRIDE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "jitflow_backend_override", default=None)
+
+
 class Config:
     """Process-wide switches.
 
-    ``backend``: when set, every jitted function runs there.  ``verify_passes``: verify
-    the IR after every pass of functions jitted without ``verify=``.
+    ``backend``: when set, every jitted function runs there (inside ``interpreter_mode()``
+    the interpreter, for the current thread only).  ``verify_passes``: verify the IR after
+    every pass of functions jitted without ``verify=``.
     """
 
-    backend: str | None = None
-    verify_passes: bool = False
+    def __init__(self) -> None:
+        self._backend: str | None = None
+        self.verify_passes = False
+
+    @property
+    def backend(self) -> str | None:
+        return _BACKEND_OVERRIDE.get() or self._backend
+
+    @backend.setter
+    def backend(self, value: str | None) -> None:
+        self._backend = value
 
 
 config = Config()
@@ -95,13 +110,15 @@ config = Config()
 
 @contextlib.contextmanager
 def interpreter_mode() -> Iterator[None]:
-    """Run every jitted function in the reference interpreter inside the block (for debugging)."""
-    saved = config.backend
-    config.backend = "interpreter"
+    """Run every jitted function in the reference interpreter inside the block (for
+    debugging).  The switch belongs to the thread (and asyncio task) that enters the block:
+    other threads keep compiling, and blocks entered and left in any interleaving restore
+    exactly what each thread had."""
+    token = _BACKEND_OVERRIDE.set("interpreter")
     try:
         yield
     finally:
-        config.backend = saved
+        _BACKEND_OVERRIDE.reset(token)
 
 
 def jit(fn: Callable | None = None, *, static_argnames: str | tuple[str, ...] = (),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import namedtuple
 
@@ -206,6 +207,44 @@ def test_interpreter_mode_and_config_override_the_backend(monkeypatch):
     assert config.backend is None
     monkeypatch.setattr(config, "backend", "interpreter")
     assert_same(f(X), X + 1)
+
+
+def test_interpreter_mode_belongs_to_the_thread_that_enters_it(monkeypatch):
+    # Threads A and B enter and leave in the order A, B, A, B: afterwards nobody is left in
+    # the interpreter, and while A is inside, the main thread still compiles.
+    a_inside, main_checked, b_inside, a_left = (threading.Event() for _ in range(4))
+    seen = {}
+
+    def thread(name, enter_after, entered, leave_after):
+        if enter_after is not None:
+            enter_after.wait(10)
+        with interpreter_mode():
+            seen[name + " inside"] = config.backend
+            entered.set()
+            if leave_after is not None:
+                leave_after.wait(10)
+        seen[name + " after"] = config.backend
+        if name == "A":
+            a_left.set()
+
+    compiled = []
+    real_compile = jitflow.runtime.compile
+    monkeypatch.setattr(jitflow.runtime, "compile",
+                        lambda module, target="cpu": compiled.append(target) or real_compile(module, target))
+    a = threading.Thread(target=thread, args=("A", None, a_inside, b_inside))
+    b = threading.Thread(target=thread, args=("B", main_checked, b_inside, a_left))
+    a.start(), b.start()
+    a_inside.wait(10)
+    assert config.backend is None  # A's block does not reach this thread
+    assert_same(jit(lambda x: x * 3)(X), X * 3)
+    assert compiled == ["cpu"]
+    main_checked.set()
+    a.join(10), b.join(10)
+    assert seen == {"A inside": "interpreter", "B inside": "interpreter",
+                    "A after": None, "B after": None}
+    assert config.backend is None
+    assert_same(jit(lambda x: x * 5)(X), X * 5)
+    assert compiled == ["cpu", "cpu"]
 
 
 def test_nested_jit_inlines():
