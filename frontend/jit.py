@@ -289,6 +289,12 @@ class Jitted:
     def __repr__(self) -> str:
         return f"<jitted {self.__name__} ({self.trace_count} trace(s))>"
 
+    def __reduce__(self) -> str:
+        # Pickled by reference, as functions are (so a jitted function can go to
+        # ``Pool.map``): unpickling looks its name up in its module again, where the
+        # decorated function is; compiled programs are not part of it.
+        return self.__qualname__
+
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         # Jitted methods bind like functions do.
         return self if instance is None else functools.partial(self, instance)

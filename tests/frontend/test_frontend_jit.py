@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
 import threading
 import warnings
 from collections import namedtuple
@@ -409,3 +414,34 @@ def test_captured_uniform_arrays_trace_as_a_broadcast_scalar():
     module = jit(f).trace(np.ones((300, 200), np.float32))
     assert not any(i.opcode == "constant" and i.type.shape for i in module.entry.instructions)
     np.testing.assert_array_equal(jit(f)(np.ones((300, 200), np.float32)), np.full((300, 200), 3.0))
+
+
+def test_jitted_functions_pickle_by_reference(tmp_path, monkeypatch):
+    (tmp_path / "jitted_module.py").write_text(textwrap.dedent("""
+        import jitflow
+
+        @jitflow.jit
+        def double(x):
+            return x * 2
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import jitted_module
+
+    data = pickle.dumps(jitted_module.double)
+    assert pickle.loads(data) is jitted_module.double
+    # Another process (as a Pool worker is) finds the function by its module and name.
+    script = ("import pickle, sys, numpy as np; f = pickle.loads(sys.stdin.buffer.read()); "
+              "print(f(np.arange(3, dtype=np.float32)).tolist())")
+    result = subprocess.run([sys.executable, "-c", script], input=data, capture_output=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                [str(tmp_path), os.environ.get("PYTHONPATH", "")])})
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().strip() == "[0.0, 2.0, 4.0]"
+
+
+def test_a_jitted_lambda_does_not_pickle_as_a_lambda_does_not():
+    errors = (pickle.PicklingError, AttributeError)  # which one depends on the Python version
+    with pytest.raises(errors, match="lambda"):
+        pickle.dumps(lambda x: x)
+    with pytest.raises(errors, match="lambda"):
+        pickle.dumps(jit(lambda x: x))
