@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import os
 import re
 import threading
 import time
@@ -16,6 +17,21 @@ TARGETS = ("cpu", "cuda")
 _CACHE_SIZE = 256
 _cache: "collections.OrderedDict[tuple[str, str], Executable]" = collections.OrderedDict()
 _lock = threading.Lock()
+
+
+def _hold_cache_across_fork() -> None:
+    """The child of a fork gets the cache in a consistent state and a free lock (the
+    parent's could be held by a thread that does not exist in the child)."""
+    def fresh_lock_in_child() -> None:
+        global _lock
+        _lock = threading.Lock()
+
+    os.register_at_fork(before=lambda: _lock.acquire(), after_in_parent=lambda: _lock.release(),
+                        after_in_child=fresh_lock_in_child)
+
+
+if hasattr(os, "register_at_fork"):
+    _hold_cache_across_fork()
 
 
 def cache_text(module: Module) -> str:

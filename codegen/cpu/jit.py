@@ -217,7 +217,26 @@ def _check_externals(module: llvm.ModuleRef) -> None:
 # - a second vectorized loop for a vectorized loop's remainder is code for at most a
 #   few elements per row.
 LLVM_OPTIONS = {"disable-lsr": ("true", "false"), "enable-epilogue-vectorization": ("false", "true")}
+# Held for the whole of each compile (the options are process-wide, and LLVM's own state
+# must be consistent when a process forks: see _hold_compiles_across_fork).
 _OPTIONS_LOCK = threading.RLock()
+
+
+def _hold_compiles_across_fork() -> None:
+    """A fork waits for a compile under way on another thread to finish, and the child
+    starts with a free lock: a fork in mid-compile would leave the child with the lock held
+    by a thread that does not exist there, and its first compile would wait forever."""
+    def fresh_lock_in_child() -> None:
+        global _OPTIONS_LOCK
+        _OPTIONS_LOCK = threading.RLock()
+
+    os.register_at_fork(before=lambda: _OPTIONS_LOCK.acquire(),
+                        after_in_parent=lambda: _OPTIONS_LOCK.release(),
+                        after_in_child=fresh_lock_in_child)
+
+
+if hasattr(os, "register_at_fork"):
+    _hold_compiles_across_fork()
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import llvmlite.binding as llvm
 import numpy as np
 import pytest
 
+import jitflow
 from jitflow import runtime
 from jitflow.codegen.cpu import host_threads, jit as cpu_jit, threads
 from jitflow.ir import DType, Module, TensorType
@@ -118,4 +119,38 @@ def test_forked_child_starts_its_own_workers():
     child = context.Process(target=_child, args=(executable, queue))
     child.start()
     child.join(60)
+    assert child.exitcode == 0 and queue.get(timeout=5)
+
+
+def _compile_in_child(queue) -> None:
+    # A program no one compiled before: the child goes through the whole compiler.
+    x = np.arange(7, dtype=np.float32)
+    queue.put(bool((jitflow.jit(lambda v: v * 5 - 2)(x) == x * 5 - 2).all()))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.parametrize("held", ["compile", "executable cache"])
+def test_a_fork_during_a_compile_leaves_the_child_able_to_compile(held):
+    # Another thread is inside a compile (or the executable cache) when this one forks:
+    # the fork waits for it, and the child's own first compile does not hang.
+    lock = cpu_jit._llvm_options() if held == "compile" else runtime._lock
+    inside, leave = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with lock:
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    inside.wait(10)
+    threading.Timer(0.3, leave.set).start()
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_compile_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    thread.join(10)
+    if child.exitcode is None:
+        child.kill()
     assert child.exitcode == 0 and queue.get(timeout=5)
