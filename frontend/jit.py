@@ -455,6 +455,11 @@ def _argument_array(value: Any, dynamic: dict[str, Any], index: int) -> tuple[np
                                 f"{value.dtype}, which jitflow cannot trace")
         return value, False
     array = np.asarray(value, order="C")  # compiled code reads row-major buffers
+    if not array.dtype.isnative and array.dtype.newbyteorder("=") in _SUPPORTED_DTYPES:
+        # Data in the other byte order (a big-endian file, another machine): the same
+        # numbers in this machine's order, as NumPy's own functions take them.  The
+        # executable converts such arguments again on later calls (its slow path).
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype not in _SUPPORTED_DTYPES:
         raise ArgumentError(
             f"argument {_leaf_path(dynamic, index)} is a {type(value).__name__} ({array.dtype}), "

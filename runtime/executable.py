@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..codegen.cpu import ArrayObjectLayout, Compiled, Plan
+from ..codegen.cpu.pyarray import DescriptorLayout
 from ..errors import JitflowError
 from ..ir import DType, TensorType
 
@@ -24,6 +25,10 @@ def _word(obj: Any, offset: int) -> int:
 
 def _int32(obj: Any, offset: int) -> int:
     return ctypes.c_int32.from_address(id(obj) + offset).value
+
+
+def _byte(obj: Any, offset: int) -> int:
+    return ctypes.c_uint8.from_address(id(obj) + offset).value
 
 
 def _first(offsets: range, holds: Callable[[int], bool]) -> int | None:
@@ -72,7 +77,46 @@ def measure_array_layout() -> ArrayObjectLayout | None:
             return None
         descriptors[dtype] = id(canonical)
     return ArrayObjectLayout(type_offset, data, nd, dimensions, descr, flags, id(np.ndarray),
-                             descriptors)
+                             descriptors, measure_descriptor_layout())
+
+
+def measure_descriptor_layout() -> DescriptorLayout | None:
+    """Where NumPy's ``PyArray_Descr`` keeps its scalar type, kind, byte order and item
+    size in this process, or None (then dtypes are compared by descriptor address only).
+
+    Measured on probe descriptors of distinct kinds, sizes, alignments and byte orders
+    (NumPy 1 and 2 lay the item size out differently), each field after the previous one
+    as in NumPy's ABI, and confirmed on a rebuilt descriptor (as pickle makes them).
+    """
+    probes = [np.dtype(name) for name in ("f4", "f8", "i1", "?", "c16", "S7", "V3")]
+    probes += [np.dtype(">i4"), np.dtype("<u2"), np.dtype("f8").newbyteorder("=")]
+    size = min(sys.getsizeof(d) for d in probes)
+    typeobj = _first(range(0, size - 7, 8), lambda o: all(_word(d, o) == id(d.type) for d in probes))
+    if typeobj is None:
+        return None
+    kind = _first(range(typeobj + 8, size), lambda o: all(_byte(d, o) == ord(d.kind) for d in probes))
+    if kind is None:
+        return None
+    byteorder = _first(range(kind + 1, size),
+                       lambda o: all(_byte(d, o) == ord(d.byteorder) for d in probes))
+    if byteorder is None:
+        return None
+    elsize = _first(range(-(-(byteorder + 1) // 4) * 4, size - 3, 4),
+                    lambda o: all(_int32(d, o) == d.itemsize for d in probes))
+    if elsize is None:
+        return None
+    native = (ord("="), ord("|"), ord("<" if sys.byteorder == "little" else ">"))
+    expected = {}
+    for dtype in DType:
+        canonical = np.dtype(dtype.numpy)
+        expected[dtype] = (ord(canonical.kind), canonical.itemsize,
+                           0 if canonical.kind in "biuf" else id(canonical.type))
+    layout = DescriptorLayout(typeobj, kind, byteorder, elsize, native, expected)
+    rebuilt = np.dtype("f4").newbyteorder("=")
+    if rebuilt is np.dtype("f4") or not (_byte(rebuilt, kind) == ord("f") and _int32(rebuilt, elsize) == 4
+                                         and _byte(rebuilt, byteorder) in native):
+        return None
+    return layout
 
 
 ARRAY_LAYOUT = measure_array_layout()

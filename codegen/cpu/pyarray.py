@@ -5,9 +5,13 @@ pointer) costs more than running a small kernel.  ``jf_entry_objects`` takes the
 array objects themselves (their addresses) and reads the fields of NumPy's
 ``PyArrayObject`` at offsets the runtime measured in this process: it returns 0
 after running the program when every input is an exact ``ndarray`` with the
-expected shape, the canonical dtype descriptor and C-contiguous data, and 1 without
-running anything otherwise, so the caller can take its slow path (convert, copy,
-or explain).  Outputs and the workspace are arrays the runtime made itself: only
+expected shape, the expected dtype and C-contiguous data, and 1 without running
+anything otherwise, so the caller can take its slow path (convert, copy, or explain).
+The dtype is first compared by descriptor address (arrays made in this process share
+NumPy's canonical descriptor); when that fails it is compared by value (kind, size, a
+native or not-applicable byte order), because arrays that went through pickle, or
+whose dtype was rebuilt (``newbyteorder('=')``), carry an equal descriptor object of
+their own.  Outputs and the workspace are arrays the runtime made itself: only
 their data pointers are read.
 """
 
@@ -27,11 +31,33 @@ C_CONTIGUOUS_FLAG = 0x1
 
 
 @dataclass(frozen=True)
+class DescriptorLayout:
+    """Where a ``PyArray_Descr`` keeps what the by-value dtype check reads (byte offsets),
+    and what it expects there.
+
+    ``native_byteorders``: the byte-order characters of data in this machine's order
+    ('=', '|' for single bytes, and the explicit '<' or '>' of this machine).
+    ``expected``: by DType, the kind character, the item size and the address of the
+    scalar type object, or 0 where kind and size say it all (bool, int, uint, float kinds;
+    an extension type such as bfloat16 has kind 'V' and must be this very type).
+    """
+
+    typeobj: int
+    kind: int
+    byteorder: int
+    elsize: int
+    native_byteorders: tuple[int, ...]
+    expected: Mapping[DType, tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
 class ArrayObjectLayout:
     """Where a ``PyArrayObject`` keeps what the objects entry reads (byte offsets).
 
     ``ndarray_type`` is the address of the ``numpy.ndarray`` type object and
-    ``descriptors`` the addresses of the canonical dtype descriptors, by DType.
+    ``descriptors`` the addresses of the canonical dtype descriptors, by DType;
+    ``descriptor_fields`` where the fields of other descriptors are, or None when they
+    could not be measured (then only the canonical descriptors are accepted natively).
     """
 
     type_offset: int
@@ -42,6 +68,7 @@ class ArrayObjectLayout:
     flags: int
     ndarray_type: int
     descriptors: Mapping[DType, int]
+    descriptor_fields: DescriptorLayout | None = None
 
 
 def emit_objects_entry(module: ir.Module, name: str, entry: ir.Function, layout: ArrayObjectLayout,
@@ -87,13 +114,8 @@ def _matches(b: ir.IRBuilder, array: ir.Value, t: TensorType, layout: ArrayObjec
     start = b.block
     b.cbranch(is_ndarray, checked, done)
     b.position_at_end(checked)
-    descriptor = layout.descriptors.get(t.dtype)
-    ok = b.icmp_signed("==", _field(b, array, layout.nd, I32), ir.Constant(I32, t.rank))
-    if descriptor is None:
-        ok = ir.Constant(I1, 0)
-    else:
-        ok = b.and_(ok, b.icmp_unsigned("==", b.ptrtoint(_field(b, array, layout.descr, PTR), I64),
-                                        i64(descriptor)))
+    ok = b.and_(b.icmp_signed("==", _field(b, array, layout.nd, I32), ir.Constant(I32, t.rank)),
+                _dtype_matches(b, _field(b, array, layout.descr, PTR), t.dtype, layout))
     flags = _field(b, array, layout.flags, I32)
     ok = b.and_(ok, b.icmp_unsigned("!=", b.and_(flags, ir.Constant(I32, C_CONTIGUOUS_FLAG)),
                                     ir.Constant(I32, 0)))
@@ -120,5 +142,41 @@ def _matches(b: ir.IRBuilder, array: ir.Value, t: TensorType, layout: ArrayObjec
     b.position_at_end(done)
     result = b.phi(I1)
     result.add_incoming(ir.Constant(I1, 0), start)
+    result.add_incoming(ok, last)
+    return result
+
+
+def _dtype_matches(b: ir.IRBuilder, descr: ir.Value, dtype: DType, layout: ArrayObjectLayout) -> ir.Value:
+    """Whether the descriptor at ``descr`` describes ``dtype`` in native byte order: the
+    canonical descriptor's address (one compare, the common case), else its fields."""
+    descriptor = layout.descriptors.get(dtype)
+    if descriptor is None:
+        return ir.Constant(I1, 0)
+    same = b.icmp_unsigned("==", b.ptrtoint(descr, I64), i64(descriptor))
+    fields = layout.descriptor_fields
+    expected = None if fields is None else fields.expected.get(dtype)
+    if expected is None:
+        return same
+    kind, itemsize, typeobj = expected
+    start = b.block
+    by_value = b.append_basic_block("check.dtype.value")
+    done = b.append_basic_block("check.dtype.done")
+    b.cbranch(same, done, by_value)
+    b.position_at_end(by_value)
+    ok = b.and_(b.icmp_unsigned("==", _field(b, descr, fields.kind, I8), ir.Constant(I8, kind)),
+                b.icmp_signed("==", _field(b, descr, fields.elsize, I32), ir.Constant(I32, itemsize)))
+    order = _field(b, descr, fields.byteorder, I8)
+    native = ir.Constant(I1, 0)
+    for character in fields.native_byteorders:
+        native = b.or_(native, b.icmp_unsigned("==", order, ir.Constant(I8, character)))
+    ok = b.and_(ok, native)
+    if typeobj:
+        ok = b.and_(ok, b.icmp_unsigned("==", b.ptrtoint(_field(b, descr, fields.typeobj, PTR), I64),
+                                        i64(typeobj)))
+    last = b.block
+    b.branch(done)
+    b.position_at_end(done)
+    result = b.phi(I1)
+    result.add_incoming(ir.Constant(I1, 1), start)
     result.add_incoming(ok, last)
     return result

@@ -168,6 +168,44 @@ def test_array_object_layout_is_measured():
     assert ARRAY_LAYOUT.ndarray_type == id(np.ndarray)
 
 
+def identity(dtype: DType, shape=(6,)) -> Module:
+    module = Module("identity")
+    b = module.builder("main", entry=True)
+    b.set_root(b.parameter(TensorType(dtype, shape), name="x"))
+    return module
+
+
+def _same_dtype_other_object(dtype: np.dtype) -> np.dtype:
+    import pickle
+
+    return pickle.loads(pickle.dumps(dtype))  # an equal descriptor, not the canonical one
+
+
+@pytest.mark.parametrize("dtype", [DType.F32, DType.S64, DType.PRED, DType.U8, DType.F16])
+def test_native_check_compares_dtypes_by_value(dtype):
+    """A descriptor equal to the canonical one (from pickle, newbyteorder('='), or this
+    machine's explicit byte order) passes the native check; one of another kind, size or
+    byte order does not, whatever object it is."""
+    from jitflow.runtime.executable import ARRAY_LAYOUT
+
+    assert ARRAY_LAYOUT is not None and ARRAY_LAYOUT.descriptor_fields is not None
+    executable = runtime.compile(identity(dtype))
+    x = (np.arange(6) % 2).astype(dtype.numpy)
+    native = "<" if np.little_endian else ">"
+    for equal in (_same_dtype_other_object(x.dtype), x.dtype.newbyteorder("="),
+                  x.dtype.newbyteorder(native)):
+        assert equal == x.dtype and equal is not x.dtype
+        np.testing.assert_array_equal(executable.probe(x.view(equal)), x)
+        np.testing.assert_array_equal(executable(x.view(equal)), x)
+    size = x.dtype.itemsize
+    lookalikes = [np.dtype(f"{kind}{size}") for kind in "biuf" if f"{kind}{size}" != x.dtype.str[1:]
+                  and (kind != "b" or size == 1) and (kind != "f" or size > 1)]
+    lookalikes += [np.dtype(f"V{size}")] + ([x.dtype.newbyteorder("S")] if size > 1 else [])
+    for other in lookalikes:
+        for descriptor in (other, _same_dtype_other_object(other)):
+            assert executable.probe(x.view(descriptor)) is None, descriptor
+
+
 class _Subclass(np.ndarray):
     pass
 

@@ -445,3 +445,62 @@ def test_a_jitted_lambda_does_not_pickle_as_a_lambda_does_not():
         pickle.dumps(lambda x: x)
     with pytest.raises(errors, match="lambda"):
         pickle.dumps(jit(lambda x: x))
+
+
+def _through_pickle(value):
+    import pickle
+
+    return pickle.loads(pickle.dumps(value))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
+def test_arrays_that_went_through_pickle_run_on_every_call(dtype):
+    """Unpickled arrays (multiprocessing, data loader workers) and rebuilt dtypes carry a
+    dtype object of their own, equal to NumPy's canonical one: the compiled code compares
+    dtypes by value, on the first call and on the fast path's later ones."""
+    f = jit(lambda x: x | x if dtype is np.bool_ else x * 2)
+    x = (np.arange(6) % 3 == 1).astype(dtype).reshape(2, 3)
+    expected = x | x if dtype is np.bool_ else x * 2
+    pickled, rebuilt = _through_pickle(x), x.astype(np.dtype(dtype).newbyteorder("="))
+    assert pickled.dtype is not x.dtype and rebuilt.dtype is not x.dtype
+    for _ in range(3):
+        for argument in (pickled, rebuilt, x):
+            assert_same(f(argument), expected)
+    assert f.trace_count == 1
+    # The native check itself takes them: no conversion on the way.
+    probe = f.compile(x).probe
+    assert_same(probe(pickled), expected)
+    assert_same(probe(rebuilt), expected)
+
+
+def test_pickled_arrays_as_several_arguments():
+    @jit
+    def f(w, x, b):
+        return x @ w + b, b.sum()
+
+    w, x = np.ones((3, 2), np.float32), np.arange(6, dtype=np.float32).reshape(2, 3)
+    b, steps = np.arange(2, dtype=np.float32), np.arange(2, dtype=np.int64)
+    expected = (x @ w + b, b.sum())
+    loaded = _through_pickle((w, x, b, steps))
+    for _ in range(3):
+        assert_same(f(*loaded[:3]), expected)
+        assert_same(f(w, loaded[1], b), expected)  # mixed with arrays made here
+        assert_same(jit(lambda s, t: s + t)(steps, loaded[3]), steps * 2)
+    assert f.trace_count == 1
+    assert_same(f.compile(w, x, b).probe(*loaded[:3]), expected)
+
+
+@pytest.mark.parametrize("order", [">", "<"])
+def test_arrays_in_either_byte_order_run_as_numpy_runs_them(order):
+    """Big-endian data (files, other machines) is converted to this machine's order, as
+    NumPy's ufuncs take it: the same numbers, the same result, on every call."""
+    f = jit(lambda x, y: x * 2 + y)
+    x = np.arange(6, dtype=np.dtype("f4").newbyteorder(order)).reshape(2, 3)
+    y = np.arange(6, dtype=np.dtype("i8").newbyteorder(order)).reshape(2, 3) * 1000
+    expected = np.asarray(x, np.float32) * 2 + np.asarray(y, np.int64)
+    for _ in range(3):
+        result = f(x, y)
+        assert result.dtype.isnative
+        assert_same(result, (x * 2 + y).astype(expected.dtype))
+        np.testing.assert_array_equal(result, expected)
+    assert f.trace_count == 1
