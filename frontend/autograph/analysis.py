@@ -42,10 +42,64 @@ def _walk_scope(node: ast.AST):
 
 
 def subscript_root(target: ast.AST) -> str | None:
-    """``x`` for ``x[i]`` (AutoGraph rebinds ``x``: ``x = set_item(x, i, v)``)."""
-    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+    """``x`` for ``x[i]`` (AutoGraph rebinds ``x``: ``x = set_item(x, i, v)``), unless
+    ``mark_outer_stores`` found that ``x`` is not a local of the function: a store into a
+    global or enclosing container neither binds nor rebinds its name."""
+    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and \
+            not hasattr(target, OUTER_STORE):
         return target.value.id
     return None
+
+
+# Set by ``mark_outer_stores`` on an item or attribute target whose root name is not local
+# to the function; its value is that name.
+OUTER_STORE = "ag_outer_store"
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def bound_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """The names Python makes local to ``fn``: its parameters and every name its body binds
+    outside nested scopes (assignments, loop and ``with`` targets, ``del``, imports, nested
+    ``def``/``class``, ``except ... as``, match captures, ``:=`` in comprehensions).  An item
+    or attribute store (``x[i] = v``, ``x.a = v``) does not bind ``x``."""
+    arguments = fn.args
+    names = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
+    names |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
+    for n in _walk_scope(fn):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            names.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n is not fn:
+            names.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in n.names)
+        elif isinstance(n, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and n.name:
+            names.add(n.name)
+        elif isinstance(n, ast.MatchMapping) and n.rest:
+            names.add(n.rest)
+        elif isinstance(n, _COMPREHENSIONS):
+            # ``:=`` inside a comprehension binds in the enclosing function.
+            names.update(m.target.id for m in ast.walk(n) if isinstance(m, ast.NamedExpr))
+    return names
+
+
+def mark_outer_stores(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    """Mark ``x[i] = v``, ``x[i] += v``, ``x.a = v`` and ``x.a += v`` whose ``x`` is a global or
+    a variable of an enclosing function (not bound in ``fn``).  Python mutates that container
+    in place and ``x`` stays non-local; rebinding ``x`` as for a local traced array would make
+    it a local of the converted function (an ``UnboundLocalError`` at its first read).  Must
+    run before the analyses above see ``fn``'s statements (they cache per node)."""
+    bound = bound_names(fn)
+    for n in _walk_scope(fn):
+        if isinstance(n, ast.Assign):
+            targets = n.targets
+        elif isinstance(n, (ast.AugAssign, ast.AnnAssign)):
+            targets = [n.target]
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, (ast.Subscript, ast.Attribute)) and \
+                    isinstance(target.value, ast.Name) and target.value.id not in bound:
+                setattr(target, OUTER_STORE, target.value.id)
 
 
 def writes(node: ast.AST) -> set[str]:

@@ -19,6 +19,12 @@ Known differences from Python, all deliberate:
   other names bound to the same array do not see the update.
 * After a traced loop, the loop target (``i`` in ``for i in ...``) keeps the
   value it had before the loop.
+* A store into a global or enclosing container (``stats["n"] += 1``,
+  ``obj.attr = v``) mutates it in place as Python does, but inside a traced
+  ``if``/``while``/``for`` it runs when the body is traced (both branches of an
+  ``if``; a loop body once, or a few times while its types settle), not per
+  iteration or per branch taken, as in TensorFlow.  Storing a traced value
+  there, or into a global NumPy array, is an ``AutoGraphError``.
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ from ...errors import AutoGraphError
 from ..trace.tracer import is_internal
 # Converted code calls these as ``ag__.<name>``: this module is its ``ag__``.
 from .ops import (ReturnValue, Undefined, and_, for_range, for_stmt, if_exp,  # noqa: F401
-                  if_stmt, list_append, not_, or_, return_value, set_item, while_stmt)
+                  if_stmt, list_append, not_, or_, outer_store, return_value, set_item,
+                  while_stmt)
 from .transform import AG, call_skipper, convert_function, local_names
 
 __all__ = ["convert", "converted", "to_code"]

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ...errors import TracedListAppendError, TracingError, UnsupportedError
+from ...errors import AutoGraphError, TracedListAppendError, TracingError, UnsupportedError
 from ..trace.control_flow import (ReturnValue, Undefined, lift_leaf, to_predicate, traced_cond,
                                   traced_while)
 from ..trace.emitters import constant, convert, emit, full, reshape
@@ -26,7 +26,8 @@ from ..trace.tracer import Tracer, tracing_error
 from .transform import RETURN_VALUE
 
 __all__ = ["ReturnValue", "Undefined", "and_", "for_range", "for_stmt", "if_exp", "if_stmt",
-           "list_append", "not_", "or_", "return_value", "set_item", "while_stmt"]
+           "list_append", "not_", "or_", "outer_store", "return_value", "set_item",
+           "while_stmt"]
 
 # Ids of the Python lists that existed where each enclosing traced loop or branch began:
 # appending to one of them while tracing it would record one append, not one per run.
@@ -34,13 +35,21 @@ _outer_lists: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
     "jitflow_autograph_outer_lists", default=frozenset())
 
 
+# Whether a traced loop or branch is being traced: its body runs once (or a few times, when
+# loop types settle) while tracing, not once per iteration or only on the branch taken.
+_in_traced_region: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "jitflow_autograph_in_traced_region", default=False)
+
+
 @contextlib.contextmanager
 def _traced_region(frame: Any) -> Iterator[None]:
     lists = {id(v) for v in frame.f_locals.values() if isinstance(v, list)}
     token = _outer_lists.set(_outer_lists.get() | lists)
+    region = _in_traced_region.set(True)
     try:
         yield
     finally:
+        _in_traced_region.reset(region)
         _outer_lists.reset(token)
 
 
@@ -215,6 +224,30 @@ def list_append(target: Any, value: Any, name: str = "list") -> None:
 
 
 # -- index assignment -----------------------------------------------------------------------
+
+def outer_store(container: Any, value: Any, name: str) -> Any:
+    """``value``, about to be stored into an item or attribute of ``container``, the global or
+    enclosing variable ``name`` (``name[k] = value``, ``name.a += value``): the store itself
+    runs as Python runs it.  A traced value is refused where it would be wrong there: inside a
+    traced loop or branch (the store runs while tracing, so the container would keep a value
+    of the loop body's or branch's trace, stored whichever way the condition goes), and into
+    a NumPy array (which cannot hold one)."""
+    if not isinstance(value, Tracer):
+        return value
+    if _in_traced_region.get():
+        raise tracing_error(
+            AutoGraphError, f"storing a traced value into '{name}', a global or enclosing "
+            "variable, inside a traced if/while/for",
+            "Python stores into outer containers run once while tracing, not per iteration or "
+            "per branch taken; carry the value in a local variable and store it after the "
+            "statement, or return it")
+    if isinstance(container, np.ndarray):
+        raise tracing_error(
+            AutoGraphError, f"storing a traced value into NumPy array '{name}', a global or "
+            "enclosing variable", f"a NumPy array cannot hold traced values; copy it into a "
+            f"local name first (a = {name}.copy()): a[i] = v then makes a traced array")
+    return value
+
 
 def set_item(target: Any, key: Any, value: Any) -> Any:
     """``target[key] = value`` that returns the updated array: in place for NumPy arrays and

@@ -17,7 +17,9 @@ Two phases per function:
    by liveness (``analysis``): a branch returns what it writes and
    is read afterwards; a loop carries what its body writes and is live at the
    loop head.  Expressions are rewritten too: ``and``/``or``/``not``/``x if c
-   else y`` call helpers, ``x[i] = v`` rebinds ``x = ag__.set_item(x, i, v)``,
+   else y`` call helpers, ``x[i] = v`` rebinds ``x = ag__.set_item(x, i, v)``
+   when ``x`` is a local of the function (a store into a global or enclosing
+   container stays as written, its value checked by ``ag__.outer_store``),
    ``lst.append(v)`` is checked, and calls of user functions convert them.
 
 Every generated node carries the line of the statement it came from, so
@@ -33,7 +35,8 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from .analysis import contains, live_in, reads, subscript_root, writes, writes_all
+from .analysis import (OUTER_STORE, contains, live_in, mark_outer_stores, reads, subscript_root,
+                       writes, writes_all)
 
 AG = "ag__"
 RETURN_FLAG = f"{AG}do_return"
@@ -340,6 +343,15 @@ class _Functionalize:
     def simple(self, stmt: ast.stmt) -> ast.stmt:
         if isinstance(stmt, (ast.Assign, ast.AugAssign)):
             target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+            outer = getattr(target, OUTER_STORE, None)
+            if outer is not None and (isinstance(stmt, ast.AugAssign) or len(stmt.targets) == 1):
+                # A store into a global or enclosing container stays the Python statement
+                # (the container is mutated in place, its name is not rebound); its value
+                # is checked first, so that a traced value cannot escape into it unnoticed.
+                if not isinstance(stmt.value, ast.Constant):
+                    stmt.value = _fill(_call(_ag("outer_store"), _load(outer), stmt.value,
+                                             ast.Constant(outer)), stmt.value)
+                return self.expressions.visit(stmt)
             root = subscript_root(target)
             if root is not None and (isinstance(stmt, ast.AugAssign) or len(stmt.targets) == 1):
                 value = stmt.value
@@ -465,6 +477,7 @@ def convert_function(fn: ast.FunctionDef, skip_call: Any, super_args: tuple[str,
                      fresh: _Fresh | None = None) -> ast.FunctionDef:
     """Rewrite ``fn`` (in place) into its converted form; nested functions are converted too."""
     fresh = fresh or _Fresh()
+    mark_outer_stores(fn)  # before any analysis caches what a statement writes
     _JumpLowering(fresh).function(fn)
     expressions = _Expressions(skip_call, super_args)
     arguments = fn.args

@@ -347,3 +347,167 @@ def test_closure_over_array_becomes_a_constant_and_cells_stay_shared():
     w = np.array([10.0, 10.0, 10.0])  # the converted function reads the same cell
     np.testing.assert_allclose(jit(f)(np.zeros(3), N), f(np.zeros(3), N))
     assert f(np.zeros(3), N).tolist() == [20.0, 20.0, 20.0]
+
+
+# -- stores into global and enclosing containers ------------------------------------------------
+# ``x[k] = v`` rebinds a local ``x`` (traced arrays are updated functionally), but must leave a
+# global or enclosing ``x`` alone: mutated in place, as Python does, and never made a local.
+
+_STATS: dict[str, object] = {}
+_SEEN: list[int] = []
+_TABLE = np.zeros(3)
+
+
+class _Box:
+    pass
+
+
+_BOX = _Box()
+
+
+def _reset() -> None:
+    _STATS.clear()
+    _STATS["n"] = 0
+    _SEEN[:] = [0, 0]
+    _BOX.count = 0
+
+
+def _count_calls(x):
+    _STATS["n"] += 1
+    _STATS["last"] = 7
+    _SEEN[0] = 5
+    _SEEN[1] += 2
+    return x * 2
+
+
+@pytest.mark.parametrize("autograph", [True, False])
+def test_item_stores_into_module_level_dict_and_list_mutate_them(autograph):
+    _reset()
+    np.testing.assert_allclose(jit(_count_calls, backend="interpreter",
+                                   autograph=autograph)(ONES), 2 * ONES)
+    assert _STATS == {"n": 1, "last": 7} and _SEEN == [5, 2]
+
+
+def _bump_box(x):
+    _BOX.count += 1
+    _BOX.last = 3
+    _STATS["n"] += _BOX.count
+    return x + 1
+
+
+def test_attribute_store_on_a_global_object():
+    _reset()
+    jit(_bump_box, backend="interpreter")(ONES)
+    assert (_BOX.count, _BOX.last, _STATS["n"]) == (1, 3, 1)
+
+
+def _python_control_flow(x, n):
+    for i in range(3):
+        _STATS["n"] += i
+        if i % 2 == 0:
+            _SEEN[0] += 1
+    k = 0
+    while k < n:
+        _SEEN[1] += 10
+        k += 1
+    return x
+
+
+def test_stores_into_globals_inside_python_loops_and_branches_run_as_python():
+    _reset()
+    jit(_python_control_flow, backend="interpreter", static_argnames="n")(ONES, 2)
+    assert _STATS["n"] == 3 and _SEEN == [2, 20]
+    _reset()
+    _python_control_flow(ONES, 2)
+    assert _STATS["n"] == 3 and _SEEN == [2, 20]
+
+
+def test_stores_into_an_enclosing_functions_containers():
+    def make():
+        box = {"calls": 0}
+        hits = [0]
+
+        def g(x):
+            box["calls"] += 1
+            hits[0] = 4
+            return x + 1
+        return g, box, hits
+    g, box, hits = make()
+    jit(g, backend="interpreter")(ONES)
+    assert box == {"calls": 1} and hits == [4]
+
+    def f(x):
+        counts = {"n": 0}
+
+        def bump():  # converted on its own: counts is its enclosing variable
+            counts["n"] += 1
+        bump()
+        bump()
+        return x + counts["n"]
+    np.testing.assert_allclose(jit(f, backend="interpreter")(ONES), ONES + 2)
+
+
+def test_local_containers_and_arrays_keep_working():
+    def f(x):
+        d = {}
+        d["k"] = 1
+        d["k"] += 2
+        y = x * 1
+        y[0] = 10.0
+        y[1] += 5.0
+        return y + d["k"]
+    np.testing.assert_allclose(jit(f, backend="interpreter")(ONES), [13.0, 9.0, 4.0])
+    assert "y = ag__.set_item(y, 0, 10.0)" in jitflow.autograph.to_code(f)
+
+
+def _traced_branch_store(x):
+    if x.sum() > 0:
+        _STATS["taken"] = 1
+    i = 0
+    while x.sum() > i:
+        _STATS["n"] += 1
+        i += 1
+    return x
+
+
+def test_python_values_stored_inside_traced_control_flow_are_stored_while_tracing():
+    # As in TensorFlow's AutoGraph: a Python side effect in a traced branch or loop body
+    # runs when that body is traced, not per iteration or only when the branch is taken.
+    _reset()
+    jit(_traced_branch_store, backend="interpreter")(-ONES)
+    assert _STATS == {"n": 1, "taken": 1}
+
+
+def _traced_value_escapes(x):
+    if x.sum() > 0:
+        _STATS["leak"] = x * 2
+    return x
+
+
+def test_traced_value_stored_into_a_global_inside_traced_control_flow_is_an_error():
+    _reset()
+    message = _error(jitflow.AutoGraphError, _traced_value_escapes, ONES)
+    assert "'_STATS'" in message and "traced if/while/for" in message
+    _located(message, _traced_value_escapes, 2)
+    assert "leak" not in _STATS
+
+
+def _into_numpy_global(x):
+    _TABLE[0] = x[0]
+    return x
+
+
+def test_traced_value_stored_into_a_global_numpy_array_is_an_error():
+    message = _error(jitflow.AutoGraphError, _into_numpy_global, ONES)
+    assert "NumPy array '_TABLE'" in message and "_TABLE.copy()" in message
+    _located(message, _into_numpy_global, 1)
+    assert _TABLE.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_to_code_keeps_stores_into_globals_as_written():
+    code = jitflow.autograph.to_code(_count_calls)
+    assert "_STATS['n'] += 1" in code and "_SEEN[1] += 2" in code
+    assert "_STATS = " not in code and "_SEEN = " not in code
+    code = jitflow.autograph.to_code(_traced_value_escapes)
+    assert "_STATS['leak'] = ag__.outer_store(_STATS, x * 2, '_STATS')" in code
+    compile(code, "<converted>", "exec")
