@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pytest
 
+import jitflow
 from jitflow import runtime
 from jitflow.codegen.cpu import math as vmath
 from jitflow.codegen.cpu.math import inverse_trig, powers, trig
@@ -323,3 +324,20 @@ def test_float64_trig_power_atan2_loops_are_vectorized():
     optimized = runtime.compile(module).llvm_ir_optimized
     assert re.search(r"<(4|8) x double>", optimized)
     assert not re.search(r"call \w* ?(<\d+ x )?double>? @(?!llvm\.)", optimized)  # no libm call
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tanh_never_leaves_minus_one_to_one(dtype):
+    # Every float32 in [8, 10] (where the float32 fit ends and tanh reaches 1), and as many
+    # float64 across [8, 20]: |tanh| <= 1, so arccos(tanh(x)) is a number as in NumPy.
+    if dtype == np.float32:
+        bits = np.arange(np.float32(8.0).view(np.int32), np.float32(10.0).view(np.int32) + 1)
+        x = bits.astype(np.int32).view(np.float32)
+    else:
+        x = np.linspace(8.0, 20.0, 1_000_001)
+    x = np.concatenate([x, -x])
+    y = jitflow.jit(np.tanh)(x)
+    assert np.abs(y).max() <= 1.0
+    at_nine = np.array([9.0, -9.0], dtype)
+    np.testing.assert_allclose(jitflow.jit(lambda v: np.arccos(np.tanh(v)))(at_nine),
+                               np.arccos(np.tanh(at_nine)), rtol=1e-3)
