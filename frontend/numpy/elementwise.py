@@ -304,13 +304,33 @@ def sinh(x: Tracer, out: np.dtype) -> Tracer:
     # (e^x - e^-x) / 2 through expm1 keeps precision near 0.
     difference = elementwise("subtract", elementwise("exponential-minus-one", x),
                              elementwise("exponential-minus-one", elementwise("negate", x)))
-    return elementwise("multiply", difference, full_like(x, 0.5))
+    small = elementwise("multiply", difference, full_like(x, 0.5))
+    return _beyond_exp_overflow(x, small, odd=True)
 
 
 def cosh(x: Tracer, out: np.dtype) -> Tracer:
     total = elementwise("add", elementwise("exponential", x),
                         elementwise("exponential", elementwise("negate", x)))
-    return elementwise("multiply", total, full_like(x, 0.5))
+    small = elementwise("multiply", total, full_like(x, 0.5))
+    return _beyond_exp_overflow(x, small, odd=False)
+
+
+# Just below where e^|x| overflows (f16 computes in f32 but rounds e^x to f16): above this
+# sinh and cosh are e^|x| / 2, still finite for a while (cosh(89) = 2.2e38 in float32).
+_EXP_OVERFLOW_START = {np.dtype(np.float16): 11.0, np.dtype(np.float32): 88.0,
+                       np.dtype(np.float64): 709.0}
+
+
+def _beyond_exp_overflow(x: Tracer, small: Tracer, odd: bool) -> Tracer:
+    """``small`` where e^|x| is finite, else e^|x| / 2 as (e^(|x|/2) / 2) * e^(|x|/2), which
+    overflows only where the result does (with the sign of x for the odd sinh)."""
+    start = _EXP_OVERFLOW_START.get(np.dtype(x.dtype), 88.0)  # bfloat16 has float32's range
+    magnitude = elementwise("abs", x)
+    half = elementwise("exponential", elementwise("multiply", magnitude, full_like(x, 0.5)))
+    large = elementwise("multiply", elementwise("multiply", half, full_like(x, 0.5)), half)
+    if odd:
+        large = select(compare(x, full_like(x, 0), "LT"), elementwise("negate", large), large)
+    return select(compare(magnitude, full_like(x, start), "GT"), large, small)
 
 
 def arctan(x: Tracer, out: np.dtype) -> Tracer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import jitflow
 from jitflow import jit
 
 from frontend_util import assert_same, check, check_or_raise
@@ -431,3 +432,18 @@ def test_full_results_match_via_assert_same():
         ARRAYS["float32"])
     x = ARRAYS["float32"]
     assert_same(actual, {"a": x + 1, "b": [x.sum(), (x,)]})
+
+
+@pytest.mark.parametrize("dtype, largest, rtol", [(np.float32, 89.41, 5e-7), (np.float64, 710.47, 1e-15)])
+@pytest.mark.parametrize("ufunc", [np.sinh, np.cosh])
+def test_sinh_and_cosh_stay_finite_where_numpy_does(ufunc, dtype, largest, rtol):
+    # Past where e^|x| overflows (88.72 in float32, 709.78 in float64) sinh and cosh are
+    # still finite up to `largest`; compiled code and the interpreter both agree with NumPy.
+    x = np.linspace(-largest, largest, 4001, dtype=dtype)
+    want = ufunc(x)
+    assert np.isfinite(want).all()
+    compiled = jitflow.jit(ufunc)(x)
+    with jitflow.interpreter_mode():
+        interpreted = jitflow.jit(lambda v: ufunc(v))(x)
+    for got in (compiled, interpreted):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
