@@ -23,6 +23,7 @@ import contextvars
 import functools
 import inspect
 import re
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterator, Sequence
@@ -82,6 +83,10 @@ RETRACE_WARNING_THRESHOLD = 5
 # A backend chosen for the current thread (or task) only: ``interpreter_mode()`` sets it.
 _BACKEND_OVERRIDE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "jitflow_backend_override", default=None)
+# How many interpreter_mode() blocks are open in any thread: while none is, the dispatch
+# fast path reads the process-wide backend without asking the context variable.
+_open_overrides = 0
+_overrides_lock = threading.Lock()
 
 
 class Config:
@@ -114,11 +119,16 @@ def interpreter_mode() -> Iterator[None]:
     debugging).  The switch belongs to the thread (and asyncio task) that enters the block:
     other threads keep compiling, and blocks entered and left in any interleaving restore
     exactly what each thread had."""
+    global _open_overrides
+    with _overrides_lock:
+        _open_overrides += 1
     token = _BACKEND_OVERRIDE.set("interpreter")
     try:
         yield
     finally:
         _BACKEND_OVERRIDE.reset(token)
+        with _overrides_lock:
+            _open_overrides -= 1
 
 
 def jit(fn: Callable | None = None, *, static_argnames: str | tuple[str, ...] = (),
@@ -230,7 +240,8 @@ class Jitted:
             # can differentiate through it (as through a tf.function).
             return self.fn(*args, **kwargs)
         probe = self._probe
-        if probe is not None and not kwargs and probe[2] == config.backend:
+        if (probe is not None and not kwargs and not _open_overrides
+                and probe[2] == config._backend):
             results = probe[0](*args)
             if results is not None:
                 return results if probe[1].kind == "leaf" else unflatten(probe[1], list(results))

@@ -129,20 +129,21 @@ def _matches(b: ir.IRBuilder, array: ir.Value, t: TensorType, layout: ArrayObjec
         for axis, extent in enumerate(t.shape):
             value = b.load(b.gep(dims, [i64(axis)], source_etype=I64), typ=I64)
             dims_ok = b.and_(dims_ok, b.icmp_signed("==", value, i64(extent)))
-        last = b.block
-        b.branch(done)
-        b.position_at_end(done)
-        result = b.phi(I1)
-        result.add_incoming(ir.Constant(I1, 0), start)
-        result.add_incoming(ir.Constant(I1, 0), fields_ok)
-        result.add_incoming(dims_ok, last)
-        return result
+        return _merge(b, done, dims_ok, [(start, False), (fields_ok, False)])
+    return _merge(b, done, ok, [(start, False)])
+
+
+def _merge(b: ir.IRBuilder, done: ir.Block, value: ir.Value,
+           earlier: list[tuple[ir.Block, bool]]) -> ir.Value:
+    """Branch from the current block to ``done`` and return there the predicate that is
+    ``value`` coming from this block, and the given constant coming from each earlier one."""
     last = b.block
     b.branch(done)
     b.position_at_end(done)
     result = b.phi(I1)
-    result.add_incoming(ir.Constant(I1, 0), start)
-    result.add_incoming(ok, last)
+    for block, constant in earlier:
+        result.add_incoming(ir.Constant(I1, int(constant)), block)
+    result.add_incoming(value, last)
     return result
 
 
@@ -173,10 +174,4 @@ def _dtype_matches(b: ir.IRBuilder, descr: ir.Value, dtype: DType, layout: Array
     if typeobj:
         ok = b.and_(ok, b.icmp_unsigned("==", b.ptrtoint(_field(b, descr, fields.typeobj, PTR), I64),
                                         i64(typeobj)))
-    last = b.block
-    b.branch(done)
-    b.position_at_end(done)
-    result = b.phi(I1)
-    result.add_incoming(ir.Constant(I1, 1), start)
-    result.add_incoming(ok, last)
-    return result
+    return _merge(b, done, ok, [(start, True)])
