@@ -79,8 +79,28 @@ class ParseError(JitflowError):
         self.filename = filename
         text = f"{filename}:{line}:{column}: error: {message}"
         if source_line:
-            text += f"\n  {source_line}\n  {' ' * (column - 1)}^"
+            excerpt, caret = excerpt_around(source_line, column)
+            text += f"\n  {excerpt}\n  {' ' * (caret - 1)}^"
         super().__init__(text)
+
+
+# Characters of a source line an error message shows around the column it points at.
+EXCERPT_CHARS = 80
+
+
+def excerpt_around(source_line: str, column: int) -> tuple[str, int]:
+    """At most ``EXCERPT_CHARS`` of ``source_line`` around ``column`` (1-based), with
+    ``...`` where it was cut, and the column of the same character in the excerpt.
+
+    A one-line file of megabytes must not put megabytes on standard error.
+    """
+    if len(source_line) <= EXCERPT_CHARS:
+        return source_line, column
+    start = max(0, min(column - 1 - EXCERPT_CHARS // 2, len(source_line) - EXCERPT_CHARS))
+    end = start + EXCERPT_CHARS
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if end < len(source_line) else ""
+    return prefix + source_line[start:end] + suffix, column - start + len(prefix)
 
 
 class VerificationError(JitflowError):

@@ -15,6 +15,8 @@ instruction is type-checked by the op table.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -26,6 +28,7 @@ from .builder import Builder, DeclaredTypeError
 from .core import Computation, Instruction, Module
 from .attributes import AttrKind
 from .opdef import BRANCHES, OPS, OpDef
+from .limits import MAX_CALL_DEPTH, MAX_NESTING_DEPTH, MAX_TEXT_CHARS, MAX_TOKEN_CHARS
 from .types import DType, TensorType, TupleType, Type, same_ignoring_layout
 
 # Attributes meaningful to XLA backends but not to jitflow: read and dropped.
@@ -36,49 +39,109 @@ IGNORED_ATTRIBUTES = frozenset({
 })
 
 
+# Every repeat is of a single character class: a repeat of an alternation makes
+# Python's regex engine keep a backtracking record per character (~330 bytes each),
+# so a 10 MB name once took more than 2 GB.  Strings are therefore scanned by
+# ``_string_end`` (possessive repeats would do, but need Python 3.11).
 _TOKEN = re.compile(r"""
     (?P<space>[ \t\r]+)
   | (?P<newline>\n)
   | (?P<line_comment>//[^\n]*)
   | (?P<block_comment>/\*.*?\*/)
-  | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<string>")
   | (?P<arrow>->)
-  | (?P<word>%?(?:[A-Za-z0-9_.+]|-(?!>))+)
+  | (?P<word>%?[A-Za-z0-9_.+\-]+)
   | (?P<punct>[{}()\[\],=:])
 """, re.VERBOSE | re.DOTALL)
+_STRING_CHARS = re.compile(r'[^"\\\n]*')
+# Numbers as XLA's lexer reads them: no '+' sign, no '_' separators, no 'Infinity'.
+_INTEGER = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_FLOAT_WORDS = {"inf": float("inf"), "-inf": float("-inf"), "nan": float("nan"),
+                "-nan": float("nan")}
+# Characters of a name or value that an error message quotes.
+_QUOTED_CHARS = 60
 
 
-@dataclass
+@dataclass(slots=True)
 class Token:
     kind: str  # word, string, arrow, punct, eof
     text: str
     line: int
     column: int
+    offset: int = 0  # into the text, to find the line for error messages
+
+
+def source_line_at(text: str, offset: int) -> str:
+    """The line of ``text`` holding ``offset`` (found on demand: no copy of every line)."""
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return text[start:end if end >= 0 else len(text)]
+
+
+def quoted(text: str) -> str:
+    """``text`` as an error message quotes it: repr, cut to a few dozen characters."""
+    if len(text) <= _QUOTED_CHARS:
+        return repr(text)
+    return repr(text[:_QUOTED_CHARS]) + f"... ({len(text)} characters)"
+
+
+def _string_end(text: str, start: int) -> int:
+    """The end of the string whose opening quote is at ``start``, or -1 if it has none."""
+    position = start + 1
+    while True:
+        position = _STRING_CHARS.match(text, position).end()
+        if position >= len(text) or text[position] == "\n":
+            return -1
+        if text[position] == '"':
+            return position + 1
+        position += 2  # a backslash and the character it escapes
 
 
 def tokenize(text: str, filename: str) -> list[Token]:
+    if len(text) > MAX_TEXT_CHARS:
+        raise ParseError(f"the text has {len(text)} characters, more than the limit of "
+                         f"{MAX_TEXT_CHARS}", 1, 1, "", filename)
     tokens = []
     line, line_start, position = 1, 0, 0
-    lines = text.split("\n")
     while position < len(text):
         match = _TOKEN.match(text, position)
+        column = position - line_start + 1
         if match is None:
-            column = position - line_start + 1
             raise ParseError(f"unexpected character {text[position]!r}", line, column,
-                             lines[line - 1], filename)
+                             source_line_at(text, position), filename)
         kind = match.lastgroup
-        value = match.group()
+        end = match.end()
+        if kind == "string":
+            end = _string_end(text, position)
+            if end < 0:
+                raise ParseError("unterminated string", line, column,
+                                 source_line_at(text, position), filename)
+        elif kind == "word":
+            # A word stops before '->' (as in 'a->b'), which is cheaper to cut here than
+            # to exclude inside the pattern.
+            arrow = text.find("->", position, end + 1)
+            if arrow >= 0:
+                end = arrow
+            if end - position <= (text[position] == "%"):
+                raise ParseError(f"unexpected character {text[position]!r}", line, column,
+                                 source_line_at(text, position), filename)
+        if kind in ("word", "string") and end - position > MAX_TOKEN_CHARS:
+            raise ParseError(f"a {'name or number' if kind == 'word' else 'string'} of "
+                             f"{end - position} characters, more than the limit of "
+                             f"{MAX_TOKEN_CHARS}", line, column,
+                             source_line_at(text, position), filename)
         if kind in ("word", "string", "arrow", "punct"):
-            tokens.append(Token(kind, value, line, position - line_start + 1))
+            tokens.append(Token(kind, text[position:end], line, column, position))
         if kind == "newline":
-            line, line_start = line + 1, match.end()
+            line, line_start = line + 1, end
         elif kind in ("block_comment", "string"):
-            newlines = value.count("\n")
+            newlines = text.count("\n", position, end)
             if newlines:
                 line += newlines
-                line_start = position + value.rfind("\n") + 1
-        position = match.end()
-    tokens.append(Token("eof", "", line, position - line_start + 1))
+                line_start = text.rfind("\n", position, end) + 1
+        position = end
+    tokens.append(Token("eof", "", line, position - line_start + 1, position))
     return tokens
 
 
@@ -117,9 +180,10 @@ class RawComputation:
 class Parser:
     def __init__(self, text: str, filename: str = "<text>") -> None:
         self.filename = filename
-        self.lines = text.split("\n")
+        self.text = text
         self.tokens = tokenize(text, filename)
         self.position = 0
+        self.depth = 0  # of the tuple types or literal braces being parsed
 
     # -- token helpers --------------------------------------------------------
 
@@ -138,13 +202,13 @@ class Parser:
 
     def error(self, message: str, token: Token | None = None) -> NoReturn:
         token = token or self.token
-        source_line = self.lines[token.line - 1] if token.line - 1 < len(self.lines) else ""
+        source_line = source_line_at(self.text, token.offset)
         if token.kind == "eof":
             message += " (the text ends here)"
         raise ParseError(message, token.line, token.column, source_line, self.filename)
 
     def describe(self, token: Token) -> str:
-        return "end of input" if token.kind == "eof" else repr(token.text)
+        return "end of input" if token.kind == "eof" else quoted(token.text)
 
     def parse_optional_punct(self, text: str) -> bool:
         if self.token.kind in ("punct", "arrow") and self.token.text == text:
@@ -166,15 +230,20 @@ class Parser:
         token = self.expect_word(context)
         name = token.text[1:] if token.text.startswith("%") else token.text
         if not name or not (name[0].isalpha() or name[0] == "_"):
-            self.error(f"expected {context}, found {token.text!r}", token)
+            self.error(f"expected {context}, found {quoted(token.text)}", token)
         return name, token
 
     def parse_int(self, context: str) -> int:
         token = self.expect_word(context)
-        try:
-            return int(token.text)
-        except ValueError:
-            self.error(f"expected {context} (an integer), found {token.text!r}", token)
+        if not _INTEGER.fullmatch(token.text):  # int() would also take '+4', '1_0', ' 4'
+            self.error(f"expected {context} (an integer), found {quoted(token.text)}", token)
+        return int(token.text)
+
+    def enter_nesting(self, what: str) -> None:
+        """Count one level of a recursive construct; refuse more than ``MAX_NESTING_DEPTH``."""
+        self.depth += 1
+        if self.depth > MAX_NESTING_DEPTH:
+            self.error(f"{what} nested more than {MAX_NESTING_DEPTH} levels deep")
 
     def parse_int_list(self, open_: str, close: str, context: str) -> list[int]:
         self.expect_punct(open_, f"to start {context}")
@@ -190,7 +259,9 @@ class Parser:
     # -- types ----------------------------------------------------------------
 
     def parse_type(self) -> Type:
-        if self.parse_optional_punct("("):
+        if self.token.kind == "punct" and self.token.text == "(":
+            self.enter_nesting("tuple types")
+            self.advance()
             elements = []
             if not self.parse_optional_punct(")"):
                 while True:
@@ -198,6 +269,7 @@ class Parser:
                     if self.parse_optional_punct(")"):
                         break
                     self.expect_punct(",", "or ')' in a tuple type")
+            self.depth -= 1
             return TupleType(tuple(elements))
         token = self.expect_word("a type such as f32[2,3]")
         try:
@@ -234,7 +306,10 @@ class Parser:
                 self.error(f"layout {{{','.join(map(str, layout))}}} is not a permutation of the "
                            f"{len(dims)} dimension(s) of {dtype}[{','.join(map(str, dims))}]",
                            layout_token)
-        return TensorType(dtype, tuple(dims), None if layout is None else tuple(layout))
+        try:
+            return TensorType(dtype, tuple(dims), None if layout is None else tuple(layout))
+        except IRError as error:
+            self.error(str(error), token)
 
     def parse_layout(self) -> list[int]:
         self.expect_punct("{", "to start a layout")
@@ -459,7 +534,9 @@ class Parser:
             self.error(f"literal does not fit {declared.dtype}: {error}", token)
 
     def parse_literal_value(self, dtype: DType) -> Any:
-        if self.parse_optional_punct("{"):
+        if self.token.kind == "punct" and self.token.text == "{":
+            self.enter_nesting("literal braces")
+            self.advance()
             items = []
             if not self.parse_optional_punct("}"):
                 while True:
@@ -467,6 +544,7 @@ class Parser:
                     if self.parse_optional_punct("}"):
                         break
                     self.expect_punct(",", "or '}' in the literal")
+            self.depth -= 1
             return items
         token = self.expect_word(f"a {dtype} value")
         return self.scalar_value(token, dtype)
@@ -480,20 +558,25 @@ class Parser:
                 return text == "true"
             if text in ("0", "1"):
                 return text == "1"
-            self.error(f"expected true or false, found {text!r}", token)
+            self.error(f"expected true or false, found {quoted(text)}", token)
         if dtype.is_integer:
-            try:
-                value = int(text)
-            except ValueError:
-                self.error(f"expected an integer for {dtype}, found {text!r}", token)
+            if not _INTEGER.fullmatch(text):
+                self.error(f"expected an integer for {dtype}, found {quoted(text)}", token)
+            value = int(text)
             info = np.iinfo(dtype.numpy)
             if not info.min <= value <= info.max:
                 self.error(f"{value} is out of range for {dtype}", token)
             return value
-        try:
-            return float(text.replace("-nan", "nan"))
-        except ValueError:
-            self.error(f"expected a number for {dtype}, found {text!r}", token)
+        if text in _FLOAT_WORDS:
+            return _FLOAT_WORDS[text]
+        if not _DECIMAL.fullmatch(text):  # float() would also take 'Infinity', '1_0', '+1'
+            self.error(f"expected a number for {dtype} (such as 1.5, -2e-3, inf, -inf or nan), "
+                       f"found {quoted(text)}", token)
+        value = float(text)
+        if abs(value) >= _overflow_threshold(dtype):  # would round to inf in the dtype
+            self.error(f"{quoted(text)} is out of range for {dtype} (its largest finite "
+                       f"value is {np.finfo(dtype.numpy).max})", token)
+        return value
 
     # -- building -------------------------------------------------------------
 
@@ -512,6 +595,7 @@ class Parser:
         entry = entries[0] if entries else raw_computations[-1]
         built: dict[str, Computation] = {}
         in_progress: list[str] = []
+        call_depth: dict[str, int] = {}  # the longest chain of calls starting at a computation
         defined_at: dict[str, Token] = {}
 
         def build(raw: RawComputation) -> Computation:
@@ -521,11 +605,18 @@ class Parser:
                 self.error(f"computation '{raw.name}' calls itself (through "
                            f"{' -> '.join(in_progress + [raw.name])})", raw.token)
             in_progress.append(raw.name)
+            depth = 1
             for inst in raw.instructions:
                 for callee, token in inst.callees:
                     if callee not in by_name:
                         self.error(f"use of undefined computation '{callee}'", token)
+                    if len(in_progress) >= MAX_CALL_DEPTH:  # before recursing any deeper
+                        self.call_depth_error(raw.name, callee, token)
                     build(by_name[callee])
+                    depth = max(depth, 1 + call_depth[callee])
+                    if depth > MAX_CALL_DEPTH:
+                        self.call_depth_error(raw.name, callee, token)
+            call_depth[raw.name] = depth
             in_progress.pop()
             built[raw.name] = self.build_computation(module, raw, built, defined_at, raw is entry)
             return built[raw.name]
@@ -535,6 +626,10 @@ class Parser:
         # Keep the text's order, which the printer normalizes (callees first).
         module.computations = {raw.name: built[raw.name] for raw in raw_computations}
         return module
+
+    def call_depth_error(self, caller: str, callee: str, token: Token) -> NoReturn:
+        self.error(f"'{caller}' calling '{callee}' makes a chain of calls more than "
+                   f"{MAX_CALL_DEPTH} computations deep, the limit", token)
 
     def build_computation(self, module: Module, raw: RawComputation,
                           built: dict[str, Computation], defined_at: dict[str, Token],
@@ -598,6 +693,11 @@ class Parser:
                 self.error(f"the signature of '{raw.name}' lists {len(raw.signature)} parameter(s) "
                            f"but the body has {len(params)}", raw.token)
             for (name, declared, token), param in zip(raw.signature, params):
+                # XLA reads these names and drops them; its printer takes them from the
+                # parameter instructions, so text that disagrees was edited by hand.
+                if name != param.name:
+                    self.error(f"signature names parameter {param.attrs['parameter_number']} "
+                               f"'{name}', but that parameter is %{param.name}", token)
                 if not same_ignoring_layout(declared, param.type):
                     self.error(f"signature says parameter {name} is {declared}, but parameter "
                                f"{param.attrs['parameter_number']} is {param.type}", token)
@@ -606,6 +706,16 @@ class Parser:
             if not same_ignoring_layout(declared, computation.root.type):
                 self.error(f"signature says '{raw.name}' returns {declared}, but its ROOT is "
                            f"{computation.root.type}", token)
+
+
+@functools.cache
+def _overflow_threshold(dtype: DType) -> float:
+    """The smallest magnitude that rounds to infinity in ``dtype`` (halfway past its maximum)."""
+    largest = float(np.finfo(dtype.numpy).max)
+    if dtype is DType.F64:
+        return math.inf
+    below = float(np.nextafter(np.finfo(dtype.numpy).max, dtype.numpy.type(0)))
+    return largest + (largest - below) / 2
 
 
 def _nesting_shape(values: Any) -> tuple[int, ...]:

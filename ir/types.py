@@ -15,6 +15,7 @@ from typing import Union
 import numpy as np
 
 from ..errors import IRError
+from .limits import MAX_ARRAY_BYTES
 
 try:  # bf16 has no NumPy dtype of its own; ml_dtypes provides the one JAX uses.
     import ml_dtypes
@@ -129,6 +130,13 @@ class TensorType:
         shape = tuple(int(d) for d in self.shape)
         if any(d < 0 for d in shape):
             raise IRError(f"negative dimension in shape {list(shape)}")
+        nbytes = self.dtype.bits // 8
+        for d in shape:
+            nbytes *= d
+        # Byte offsets are int64 everywhere (NumPy, LLVM, CUDA): a larger array cannot exist.
+        if nbytes > MAX_ARRAY_BYTES:
+            raise IRError(f"{self.dtype}[{','.join(map(str, shape))}] has {nbytes} bytes, more "
+                          f"than an int64 byte offset can address")
         object.__setattr__(self, "shape", shape)
         if self.layout is not None:
             layout = tuple(int(d) for d in self.layout)
