@@ -5,7 +5,8 @@
   in the module; use-def links agree with operand lists;
 * every instruction's type equals what the op table infers (layouts aside),
   which also checks called-computation signatures (reducers, while, branches);
-* called computations belong to the module, and no computation calls itself.
+* called computations belong to the module, no computation calls itself, and calls
+  nest at most ``MAX_CALL_DEPTH`` deep.
 
 Errors name the computation, the instruction and its source line.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from ..errors import IRError, VerificationError
 from .core import Computation, Instruction, Module
+from .limits import MAX_CALL_DEPTH
 from .opdef import BRANCHES, OPS
 from .types import same_ignoring_layout
 
@@ -104,31 +106,36 @@ def _type_problems(inst: Instruction) -> list[str]:
 
 
 def _recursion_problems(module: Module) -> list[str]:
-    # A depth-first search rather than networkx: importing networkx costs ~0.2 s, which
-    # would land on every process's first jit call.
+    """Calls that form a cycle, or chains of calls deeper than ``MAX_CALL_DEPTH``.
+
+    An explicit stack rather than recursion, so that a deep chain is reported, not a
+    RecursionError; and no networkx: importing it costs ~0.2 s, which would land on
+    every process's first jit call.
+    """
     callees = {name: [callee.name for inst in computation.instructions for callee in inst.called]
                for name, computation in module.computations.items()}
-    state: dict[str, str] = {}  # "open" while on the current path, "done" after
-    path: list[str] = []
-
-    def visit(name: str) -> list[str] | None:
-        state[name] = "open"
-        path.append(name)
-        for callee in callees.get(name, ()):
-            if state.get(callee) == "open":
-                return path[path.index(callee):] + [callee]
-            if callee not in state:
-                cycle = visit(callee)
-                if cycle:
-                    return cycle
-        path.pop()
-        state[name] = "done"
-        return None
-
-    for name in callees:
-        if name not in state:
-            cycle = visit(name)
-            if cycle:
-                path_text = " -> ".join(cycle)
+    depth: dict[str, int] = {}  # finished computations: the longest chain of calls they start
+    for start in callees:
+        if start in depth:
+            continue
+        path = [start]
+        position = {start: 0}  # of each computation on the path
+        pending = [iter(callees[start])]
+        while path:
+            callee = next(pending[-1], None)
+            if callee is None:
+                name = path.pop()
+                pending.pop()
+                del position[name]
+                depth[name] = 1 + max((depth.get(c, 0) for c in callees[name]), default=0)
+                if depth[name] > MAX_CALL_DEPTH:
+                    return [f"computation '{name}' starts a chain of calls {depth[name]} "
+                            f"computations deep, more than the limit of {MAX_CALL_DEPTH}"]
+            elif callee in position:
+                path_text = " -> ".join(path[position[callee]:] + [callee])
                 return [f"computations call each other recursively: {path_text}"]
+            elif callee in callees and callee not in depth:
+                position[callee] = len(path)
+                path.append(callee)
+                pending.append(iter(callees[callee]))
     return []

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jitflow.errors import JitflowError, SourceLocation, VerificationError
+from jitflow.ir.limits import MAX_CALL_DEPTH
 from jitflow.ir import (Builder, DType, Instruction, Module, TensorType, build_scalar_computation,
                         parse_module, print_module, scalar, verify)
 
@@ -387,3 +388,28 @@ def test_all_problems_are_listed():
         "computation 'other' has no ROOT",
         "in computation 'other', %a (negate): name %a is already used in computation 'main'",
     ]
+
+
+def chain_of_calls(length: int) -> Module:
+    """A module whose entry calls c{length-1}, which calls c{length-2}, ... down to c0."""
+    module = Module("chain")
+    callee = None
+    for level in range(length):
+        b = module.builder(f"c{level}", entry=level == length - 1)
+        p = b.parameter(scalar(S32), name=f"p{level}")
+        b.set_root(b.negate(p, name=f"r{level}") if callee is None
+                   else b.call(p, called=[callee], name=f"r{level}"))
+        callee = b.computation
+    return module
+
+
+def test_call_chain_at_the_limit_verifies():
+    verify(chain_of_calls(MAX_CALL_DEPTH))
+
+
+def test_deep_call_chain_is_a_problem_not_a_recursion_error():
+    # 2,000 levels used to raise RecursionError from the cycle search itself.
+    found = problems(chain_of_calls(2000))
+    assert found == [f"computation 'c{MAX_CALL_DEPTH}' starts a chain of calls "
+                     f"{MAX_CALL_DEPTH + 1} computations deep, more than the limit of "
+                     f"{MAX_CALL_DEPTH}"]
