@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib.resources
 import sys
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -20,6 +21,7 @@ from numpy.lib import format as npy_format
 from . import runtime
 from ._version import __version__
 from .errors import IRError, JitflowError, ParseError, VerificationError
+from .ir.limits import MAX_TEXT_CHARS
 from .ir import (Computation, DType, Instruction, Interpreter, Module, TensorType, TupleType, Type,
                  parse_module, print_module, verify)
 from .passes import (DEFAULT_PIPELINE, PassError, PassManager, load_pass_plugin,
@@ -53,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except JitflowError as error:
         print(format_error(error), file=sys.stderr)
+        return USER_ERROR
+    except MemoryError as error:  # a valid program or input can still be larger than memory
+        print(f"error: not enough memory: {error}", file=sys.stderr)
         return USER_ERROR
 
 
@@ -238,36 +243,68 @@ def describe_parameter(param: Instruction) -> str:
 
 
 def load_input(param: Instruction, path: str) -> np.ndarray:
-    """The array in ``path`` if it has exactly the parameter's type (never cast silently)."""
+    """The array in ``path`` if it has exactly the parameter's type (never cast silently).
+
+    The header is compared with the parameter before any data is read, so a file that
+    claims a huge shape costs nothing; Python objects are never unpickled.
+    """
     expected = param.type.without_layout()
     what = f"'{path}' for parameter '{param.name}' ({expected})"
     try:
-        value = read_npy(path)
+        with open(path, "rb") as file:
+            shape, dtype = read_npy_header(file)
+            held = type_text(dtype, shape)
+            if held != str(expected):
+                raise JitflowError(f"parameter '{param.name}' expects {expected}, but '{path}' "
+                                   f"holds {held}")
+            file.seek(0)
+            return npy_format.read_array(file, allow_pickle=False)
     except OSError as error:
         raise JitflowError(f"cannot read {what}: {error.strerror or error}") from None
     except (ValueError, EOFError) as error:
         raise JitflowError(f"cannot load {what}: {error}") from None
-    held = array_type_text(value)
-    if held != str(expected):
-        raise JitflowError(f"parameter '{param.name}' expects {expected}, but '{path}' holds {held}")
-    return value
 
 
-def read_npy(path: str) -> np.ndarray:
-    with open(path, "rb") as file:
-        # np.load would take anything else for a pickle and suggest allow_pickle=True.
-        if file.read(len(npy_format.MAGIC_PREFIX)) != npy_format.MAGIC_PREFIX:
-            raise ValueError("not a .npy file (numpy.save writes one array per file)")
-        file.seek(0)
-        return npy_format.read_array(file, allow_pickle=False)
+# The .npy format versions whose header NumPy has a public reader for.
+NPY_HEADER_READERS = {(1, 0): npy_format.read_array_header_1_0,
+                      (2, 0): npy_format.read_array_header_2_0}
+
+
+def read_npy_header(file: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an .npy file's header declares (``ValueError`` if it is malformed)."""
+    # np.load would take anything else for a pickle and suggest allow_pickle=True.
+    if file.read(len(npy_format.MAGIC_PREFIX)) != npy_format.MAGIC_PREFIX:
+        raise ValueError("not a .npy file (numpy.save writes one array per file)")
+    file.seek(0)
+    version = npy_format.read_magic(file)
+    reader = NPY_HEADER_READERS.get(version)
+    if reader is None:
+        raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported "
+                         "(numpy.save writes 1.0 for these arrays)")
+    try:
+        shape, _, dtype = reader(file)
+    # NumPy evaluates the header as a Python literal (tokenize for old files): a broken
+    # one raises what Python's tokenizer or parser raise, not only ValueError.
+    except (SyntaxError, TypeError, RecursionError, tokenize.TokenError) as error:
+        raise ValueError(f"malformed .npy header ({type(error).__name__}: {error})") from None
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects, which would have to be unpickled; "
+                         "jitflow reads arrays of numbers only")
+    return shape, dtype
 
 
 def array_type_text(array: np.ndarray) -> str:
     """The array's IR type as text (``f32[2,3]``), or NumPy's words for dtypes the IR lacks."""
+    return type_text(array.dtype, array.shape)
+
+
+def type_text(dtype: np.dtype, shape: tuple[int, ...]) -> str:
+    """The IR type of arrays of ``dtype`` and ``shape`` as text, or NumPy's words for those
+    the IR lacks (dtypes it has no type for, shapes no array can have)."""
     try:
-        return str(TensorType(DType.from_numpy(array.dtype), array.shape))
+        return str(TensorType(DType.from_numpy(dtype), shape))
     except IRError:
-        return f"a {array.dtype} array of shape {array.shape}"
+        return f"a {dtype} array of shape {shape}"
 
 
 def result_leaves(label: str, value: Any, type_: Type) -> Iterator[tuple[str, Any, Type]]:
@@ -305,7 +342,11 @@ def run_dump(args: argparse.Namespace) -> int:
 
     function = load_function(args.target)
     jitted = function if isinstance(function, Jitted) else jit(function, backend=args.backend)
-    arrays = [example_array(text) for text in args.arg]
+    # Types, not arrays: the program is traced for them and nothing is allocated, so
+    # f32[99999999999] costs no more than f32[8].
+    arrays = [argument_type(text) for text in args.arg]
+    if args.stage != "autograph":
+        check_arity(jitted, args.target, arrays)
     if args.stage == "autograph":  # the converted source: needs no arguments
         from .frontend.autograph import to_code
 
@@ -337,12 +378,16 @@ def load_function(target: str) -> Callable[..., Any]:
     if not Path(path).is_file():
         raise JitflowError(f"cannot read '{path}': no such file")
     spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    if spec is None or spec.loader is None:  # not a suffix Python imports (.py, .pyc, ...)
+        raise JitflowError(f"cannot import '{path}': expected a Python file (FILE.py)")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except JitflowError:
         raise
-    except Exception as error:  # the user's module failed to import: say so, without our frames
+    # SystemExit too: a script that calls sys.exit() at import is still the user's module
+    # failing, not a reason to leave with its status and no message.
+    except (Exception, SystemExit) as error:
         raise JitflowError(f"importing '{path}' failed: {type(error).__name__}: {error}") from None
     function = getattr(module, name, None)
     if not callable(function):
@@ -350,15 +395,32 @@ def load_function(target: str) -> Callable[..., Any]:
     return function
 
 
-def example_array(text: str) -> np.ndarray:
-    """A zero array of the type written as ``f32[8,16]`` (tracing only needs its type)."""
+def argument_type(text: str) -> TensorType:
+    """The array type written as ``f32[8,16]``."""
     from .ir.parser import Parser
 
-    parser = Parser(text, filename="--arg")
-    type_ = parser.parse_type()
+    usage = f"--arg expects an array type such as f32[8,16] or s32[], got '{text}'"
+    try:
+        parser = Parser(text, filename="--arg")
+        type_ = parser.parse_type()
+    except ParseError as error:
+        raise JitflowError(f"{usage}: {error.message}") from None
     if parser.token.kind != "eof" or not isinstance(type_, TensorType):
-        raise JitflowError(f"--arg expects an array type such as f32[8,16] or s32[], got '{text}'")
-    return np.zeros(type_.shape, dtype=type_.dtype.numpy)
+        raise JitflowError(usage)
+    return type_
+
+
+def check_arity(jitted: Any, target: str, types: Sequence[TensorType]) -> None:
+    """One ``--arg`` per argument the function needs, said before tracing starts."""
+    import inspect
+
+    try:
+        inspect.signature(jitted.fn).bind(*types)
+    except TypeError as error:
+        raise JitflowError(f"cannot trace '{target}' with {len(types)} --arg type(s): {error} "
+                           "(give one --arg TYPE per positional argument)") from None
+    except ValueError:  # no signature to check (a builtin): tracing will say what is wrong
+        pass
 
 
 # -- demo --------------------------------------------------------------------
@@ -485,6 +547,11 @@ def load_module(path: str) -> Module:
 
 def read_text(path: str) -> str:
     try:
+        # Checked before reading: the parser would refuse the text anyway, after holding it.
+        size = Path(path).stat().st_size
+        if size > MAX_TEXT_CHARS:
+            raise JitflowError(f"cannot read '{path}': it has {size} bytes, more than the limit "
+                               f"of {MAX_TEXT_CHARS} for HLO text")
         return Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise JitflowError(f"cannot read '{path}': {error.strerror or error}") from None

@@ -285,7 +285,10 @@ class Jitted:
         return None if containers is None else (tuple(key), leaves, containers > 0)
 
     def trace(self, *args: Any, **kwargs: Any) -> Module:
-        """The IR as traced for these arguments, before any pass (not cached, not counted)."""
+        """The IR as traced for these arguments, before any pass (not cached, not counted).
+
+        Here and in ``lower`` and ``compile`` an argument may be a ``TensorType`` instead of
+        an array: the program is traced for that type and no array is allocated."""
         return self._trace(self._concrete_call(args, kwargs)).module
 
     def lower(self, *args: Any, **kwargs: Any) -> Module:
@@ -312,8 +315,12 @@ class Jitted:
 
     # -- signature and cache ------------------------------------------------------
 
-    def _bind(self, args: tuple, kwargs: dict) -> _Call | None:
-        """Split and check the arguments; None when they hold tracers (a call inside a trace)."""
+    def _bind(self, args: tuple, kwargs: dict, types_stand_for_arrays: bool = False) -> _Call | None:
+        """Split and check the arguments; None when they hold tracers (a call inside a trace).
+
+        With ``types_stand_for_arrays`` (trace, lower, compile) a ``TensorType`` argument is an
+        array of that type that is never allocated: a program can be traced for arrays larger
+        than memory."""
         bound = self._signature.bind(*args, **kwargs)
         static = {n: v for n, v in bound.arguments.items()
                   if n in self._static_names or is_implicitly_static(v)}
@@ -323,7 +330,14 @@ class Jitted:
         for index, value in enumerate(leaves):
             if isinstance(value, Tracer):
                 return None
-            array, weak = _argument_array(value, dynamic, index)
+            if isinstance(value, TensorType):
+                if not types_stand_for_arrays:
+                    raise ArgumentError(f"argument {_leaf_path(dynamic, index)} is the type "
+                                        f"{value}: a type stands for an array only in trace, "
+                                        "lower and compile; call with an array")
+                array, weak = _unallocated_array(value), False
+            else:
+                array, weak = _argument_array(value, dynamic, index)
             arrays.append(array)
             specs.append((array.shape, array.dtype, weak))
         specs = tuple(specs)
@@ -333,7 +347,7 @@ class Jitted:
                      device)
 
     def _concrete_call(self, args: tuple, kwargs: dict) -> _Call:
-        call = self._bind(args, kwargs)
+        call = self._bind(args, kwargs, types_stand_for_arrays=True)
         if call is None:
             raise ArgumentError(f"{self.__name__}.trace/lower/compile need concrete arrays, "
                                 "not values traced by another jit")
@@ -478,6 +492,13 @@ def _argument_array(value: Any, dynamic: dict[str, Any], index: int) -> tuple[np
             "Python scalars, or nested tuples/lists/dicts of them; mark other values static "
             "with jit(static_argnames=...)")
     return array, False
+
+
+def _unallocated_array(type_: TensorType) -> np.ndarray:
+    """An array of ``type_`` whose elements all share one zero: its shape and dtype, for
+    tracing, without the memory (never run code on it)."""
+    return np.lib.stride_tricks.as_strided(np.zeros((), type_.dtype.numpy), type_.shape,
+                                           (0,) * type_.rank, writeable=False)
 
 
 def call_device(requested: str | None, arrays: list, describe: Callable[[int], str]) -> str:

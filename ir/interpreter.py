@@ -55,7 +55,9 @@ class Interpreter:
             return inst.opdef.evaluate(inst, args, self.call)
         except InterpreterError:
             raise
-        except (JitflowError, ArithmeticError, ValueError, TypeError, IndexError) as error:
+        # MemoryError: a valid type can still be far larger than this machine's memory.
+        except (JitflowError, ArithmeticError, ValueError, TypeError, IndexError,
+                MemoryError) as error:
             where = f" (from {inst.source})" if inst.source else ""
             computation = inst.parent.name if inst.parent else "?"
             raise InterpreterError(
