@@ -287,6 +287,11 @@ def read_npy_header(file: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
     # one raises what Python's tokenizer or parser raise, not only ValueError.
     except (SyntaxError, TypeError, RecursionError, tokenize.TokenError) as error:
         raise ValueError(f"malformed .npy header ({type(error).__name__}: {error})") from None
+    except ValueError as error:
+        # NumPy's own message runs over several lines and suggests allow_pickle=True,
+        # which jitflow never uses; its first line says what is wrong.
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        raise ValueError(f"malformed .npy header ({first_line})") from None
     if dtype.hasobject:
         raise ValueError("it holds Python objects, which would have to be unpickled; "
                          "jitflow reads arrays of numbers only")
@@ -399,14 +404,10 @@ def argument_type(text: str) -> TensorType:
     """The array type written as ``f32[8,16]``."""
     from .ir.parser import Parser
 
-    usage = f"--arg expects an array type such as f32[8,16] or s32[], got '{text}'"
-    try:
-        parser = Parser(text, filename="--arg")
-        type_ = parser.parse_type()
-    except ParseError as error:
-        raise JitflowError(f"{usage}: {error.message}") from None
+    parser = Parser(text, filename="--arg")
+    type_ = parser.parse_type()  # a ParseError says where: --arg:1:7: ...
     if parser.token.kind != "eof" or not isinstance(type_, TensorType):
-        raise JitflowError(usage)
+        raise JitflowError(f"--arg expects an array type such as f32[8,16] or s32[], got '{text}'")
     return type_
 
 

@@ -377,3 +377,90 @@ def test_dump_errors(user_file, capsys, argv, fragments):
     for fragment in fragments:
         assert fragment in err, err
     assert "Traceback" not in err
+
+
+# -- hostile input (issue 16, defect 7) --------------------------------------
+
+def write_npy_header(path: Path, header: str) -> str:
+    """A version 1.0 .npy file with this header dictionary text and 16 bytes of data."""
+    encoded = header.encode("latin1")
+    padding = 64 - (10 + len(encoded) + 1) % 64
+    length = len(encoded) + padding + 1
+    path.write_bytes(b"\x93NUMPY\x01\x00" + length.to_bytes(2, "little") + encoded
+                     + b" " * padding + b"\n" + bytes(16))
+    return str(path)
+
+
+@pytest.mark.parametrize("header, fragments", [
+    # 3.64 TiB claimed: refused from the header, before any allocation.
+    ("{'descr': '<f4', 'fortran_order': False, 'shape': (9999999, 99999), }",
+     ["expects f32[4,8]", "holds f32[9999999,99999]"]),
+    ("{'descr': '<f4', 'fortran_order': False, 'shape': (4, }", ["malformed .npy header"]),
+    ("{'descr': '<f4', 'fortran_order': False, 'shape': " + "(" * 5000 + ")" * 5000 + "}",
+     ["cannot load"]),
+    ("{'descr': '|O', 'fortran_order': False, 'shape': (4, 8), }", ["Python objects"]),
+    ("{'descr': 'zz', 'fortran_order': False, 'shape': (4, 8), }", ["cannot load"]),
+    ("__import__('os').system('echo pwned')", ["cannot load"]),
+], ids=["huge-shape", "unbalanced", "deep-parens", "objects", "bad-descr", "code"])
+def test_run_refuses_hostile_npy_headers(tmp_path, capsys, header, fragments):
+    path = write_npy_header(tmp_path / "hostile.npy", header)
+    assert cli.main(["run", example("softmax.hlo"), "--input", f"x={path}"]) == 2
+    captured = capsys.readouterr()
+    assert "pwned" not in captured.out
+    for fragment in fragments:
+        assert fragment in captured.err, captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_run_reports_results_too_large_for_memory(tmp_path):
+    module = tmp_path / "huge.hlo"
+    module.write_text("HloModule m\n\nENTRY %main () -> s32[100000,100000,100] {\n"
+                      "  ROOT %i = s32[100000,100000,100] iota(), iota_dimension=0\n}\n")
+    result = jitflow_cli("run", str(module))
+    assert_user_error(result, "evaluating %i", "iota", "3.64 TiB")
+
+
+def test_run_and_opt_refuse_shapes_no_offset_can_address(tmp_path):
+    module = tmp_path / "overflow.hlo"
+    module.write_text("HloModule m\n\nENTRY %main () -> s32[4294967296,4294967296] {\n"
+                      "  ROOT %i = s32[4294967296,4294967296] iota(), iota_dimension=0\n}\n")
+    for command in ("run", "opt"):
+        result = jitflow_cli(command, str(module))
+        assert_user_error(result, "overflow.hlo:3:19:", "more than an int64 byte offset")
+
+
+def test_deep_call_chains_fail_cleanly_with_passes(tmp_path):
+    from tests.ir.test_parser_limits import call_chain  # noqa: PLC0415 (a helper shared by two test files)
+
+    module = tmp_path / "chain.hlo"
+    module.write_text(call_chain(1100))
+    for args in (["opt", "--passes", "simplify"], ["run", "--input", "x=" + save(tmp_path, "x.npy", np.float32(1))]):
+        result = jitflow_cli(args[0], str(module), *args[1:])
+        assert_user_error(result, "computations deep")
+        assert "RecursionError" not in result.stderr and len(result.stderr) < 1000
+
+
+def test_dump_traces_from_types_without_allocating(user_file, capsys):
+    # 400 GB as a real array: tracing must not create one.
+    assert cli.main(["dump", f"{user_file}:softmax", "--arg", "f32[99999999999,1]"]) == 0
+    module = parse_module(capsys.readouterr().out)
+    assert module.entry.parameters[0].type.shape == (99999999999, 1)
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["{dir}/broken.py:f", "--arg", "f32[2]"], ["broken.py", "SyntaxError"]),
+    (["{dir}/exits.py:f", "--arg", "f32[2]"], ["exits.py", "SystemExit"]),
+    (["{dir}/data.txt:f", "--arg", "f32[2]"], ["expected a Python file"]),
+    (["{file}:softmax"], ["missing a required argument", "--arg"]),
+    (["{file}:softmax", "--arg", "f32[1_0]"], ["--arg:1:5: error: expected a dimension size"]),
+])
+def test_dump_refuses_unimportable_targets_cleanly(user_file, tmp_path, capsys, argv, fragments):
+    (tmp_path / "broken.py").write_text("def f(x:\n")
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(3)\n")
+    (tmp_path / "data.txt").write_text("def f(x): return x\n")
+    argv = [a.replace("{file}", str(user_file)).replace("{dir}", str(tmp_path)) for a in argv]
+    assert cli.main(["dump", *argv]) == 2
+    err = capsys.readouterr().err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 3

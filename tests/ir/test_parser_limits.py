@@ -1,0 +1,150 @@
+"""Hostile HLO text (issue 16, defect 7): every case is a clean ParseError at a line and
+column, in memory proportional to the input, with no RecursionError and no NumPy warning."""
+
+from __future__ import annotations
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+from jitflow.errors import ParseError
+from jitflow.ir import limits, parse_module, print_module, verify
+from jitflow.ir import parser as parser_module
+from jitflow.ir.interpreter import evaluate
+from jitflow.passes import DEFAULT_PIPELINE, PassManager
+
+HEADER = "HloModule m\n\n"
+
+
+def entry(body: str, signature: str = "()", result: str = "f32[]") -> str:
+    return HEADER + f"ENTRY %main {signature} -> {result} {{\n  {body}\n}}\n"
+
+
+def nested_tuple_type(depth: int) -> str:
+    return "(" * depth + "f32[]" + ")" * depth
+
+
+def call_chain(depth: int) -> str:
+    """ENTRY calls c0, which calls c1, ... c{depth-1}, which negates its argument."""
+    computations = []
+    for i in reversed(range(depth)):
+        last = i + 1 == depth
+        root = f"negate(%x{i})" if last else f"call(%x{i}), to_apply=%c{i + 1}"
+        computations.append(f"%c{i} (x{i}: f32[]) -> f32[] {{\n  %x{i} = f32[] parameter(0)\n"
+                            f"  ROOT %r{i} = f32[] {root}\n}}\n")
+    return HEADER + "\n".join(computations) + (
+        "\nENTRY %main (x: f32[]) -> f32[] {\n  %x = f32[] parameter(0)\n"
+        "  ROOT %r = f32[] call(%x), to_apply=%c0\n}\n")
+
+
+def parse_error(text: str) -> ParseError:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # out-of-range constants once warned on stderr
+        with pytest.raises(ParseError) as raised:
+            parse_module(text, "bad.hlo")
+    error = raised.value
+    assert error.line >= 1 and error.column >= 1
+    return error
+
+
+def test_a_huge_token_is_refused_in_memory_proportional_to_it():
+    name = "a" * (limits.MAX_TOKEN_CHARS + 1)
+    text = HEADER + f"ENTRY %{name} () -> f32[] {{\n  ROOT %c = f32[] constant(1)\n}}\n"
+    tracemalloc.start()
+    try:
+        error = parse_error(text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "more than the limit" in error.message and (error.line, error.column) == (3, 7)
+    # The tokenizer once took ~330 bytes per character of one token (330 MB here).
+    assert peak < 20 * len(text), f"{peak / len(text):.0f} bytes per character"
+
+
+def test_error_excerpt_is_cut_around_the_column():
+    text = entry("ROOT %c = f32[] constant(1) " + "x " * 2_000_000)
+    error = parse_error(text)
+    assert len(str(error)) < 400
+    assert "constant(1) x x" in str(error) and "..." in str(error)
+
+
+@pytest.mark.parametrize("depth", [limits.MAX_NESTING_DEPTH + 1, 600, 5000])
+def test_deeply_nested_tuple_types_are_refused(depth):
+    type_ = nested_tuple_type(depth)
+    error = parse_error(entry(f"ROOT %p = {type_} parameter(0)", f"(p: {type_})", type_))
+    assert f"nested more than {limits.MAX_NESTING_DEPTH} levels deep" in error.message
+
+
+@pytest.mark.parametrize("depth", [limits.MAX_NESTING_DEPTH + 1, 1200])
+def test_deeply_nested_literals_are_refused(depth):
+    type_ = f"f32[{','.join(['1'] * depth)}]"
+    literal = "{" * depth + "1" + "}" * depth
+    error = parse_error(entry(f"ROOT %c = {type_} constant({literal})", result=type_))
+    assert "nested more than" in error.message
+
+
+@pytest.mark.parametrize("depth", [limits.MAX_CALL_DEPTH + 1, 1100])
+def test_long_call_chains_are_refused(depth):
+    error = parse_error(call_chain(depth))
+    assert f"more than {limits.MAX_CALL_DEPTH} computations deep" in error.message
+
+
+def test_nesting_up_to_the_limits_parses_optimizes_and_runs():
+    """The limits leave room: the deepest accepted program goes through every stage."""
+    depth = limits.MAX_CALL_DEPTH - 1
+    module = parse_module(call_chain(depth))
+    verify(module)
+    assert evaluate(module, np.float32(3)) == np.float32(-3)
+    PassManager(DEFAULT_PIPELINE, verify=True).run(module)
+    assert evaluate(module, np.float32(3)) == np.float32(-3)
+    type_ = nested_tuple_type(limits.MAX_NESTING_DEPTH - 1)
+    text = entry(f"ROOT %p = {type_} parameter(0)", f"(p: {type_})", type_)
+    assert print_module(parse_module(text)) == print_module(parse_module(print_module(parse_module(text))))
+
+
+@pytest.mark.parametrize("shape", ["s32[4294967296,4294967296]", "f32[9223372036854775807,2]",
+                                   "pred[99999999999999999999999]"])
+def test_shapes_no_int64_offset_can_address_are_refused(shape):
+    error = parse_error(entry(f"ROOT %i = {shape} iota(), iota_dimension=0", result=shape))
+    assert "more than an int64 byte offset can address" in error.message
+
+
+@pytest.mark.parametrize("body, result, fragment", [
+    ("ROOT %c = f32[+4] iota(), iota_dimension=0", "f32[4]", "expected a dimension size"),
+    ("ROOT %c = f32[1_0] iota(), iota_dimension=0", "f32[10]", "expected a dimension size"),
+    ("ROOT %c = f32[] constant(1_000)", "f32[]", "expected a number for f32"),
+    ("ROOT %c = f32[] constant(Infinity)", "f32[]", "expected a number for f32"),
+    ("ROOT %c = f32[] constant(0x10)", "f32[]", "expected a number for f32"),
+    ("ROOT %c = s32[] constant(1_000)", "s32[]", "s32"),
+    ("ROOT %c = f32[] constant(1e39)", "f32[]", "'1e39' is out of range for f32"),
+    ("ROOT %c = f16[] constant(70000)", "f16[]", "'70000' is out of range for f16"),
+    ("ROOT %c = f32[2] constant({1, -1e39})", "f32[2]", "out of range for f32"),
+])
+def test_number_syntax_is_xlas_not_pythons(body, result, fragment):
+    assert fragment in parse_error(entry(body, result=result)).message
+
+
+def test_xla_spellings_of_special_values_still_parse():
+    module = parse_module(entry("ROOT %c = f32[4] constant({inf, -inf, nan, 3.4028234e38})",
+                                result="f32[4]"))
+    value = evaluate(module)
+    np.testing.assert_array_equal(value[:2], [np.inf, -np.inf])
+    assert np.isnan(value[2]) and value[3] == np.float32(3.4028234e38)
+
+
+def test_parameter_number_must_be_a_plain_integer():
+    assert "expected the parameter number" in parse_error(
+        entry("ROOT %x = f32[] parameter(+0)", "(x: f32[])")).message
+
+
+def test_signature_names_must_match_the_parameters():
+    error = parse_error(entry("ROOT %x = f32[] parameter(0)", "(y: f32[])"))
+    assert "signature names parameter 0 'y', but that parameter is %x" in error.message
+
+
+def test_oversized_text_is_refused_before_tokenizing(monkeypatch):
+    monkeypatch.setattr(parser_module, "MAX_TEXT_CHARS", 1000)
+    error = parse_error(entry("ROOT %c = f32[] constant(1)") + "// " + "x" * 2000 + "\n")
+    assert "1000" in error.message or "limit" in error.message
