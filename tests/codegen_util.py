@@ -49,3 +49,21 @@ def check_against_interpreter(module, *inputs, rtol: float | None = None):
         rtol = max(TOLERANCE.get(t.dtype, 0.0) for t in leaf_types(module.entry.result_type))
     assert_same(actual, expected, rtol)
     return actual
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Units in the last place between a and b (0 for two NaNs, inf for one NaN)."""
+    width = np.int32 if a.dtype == np.float32 else np.int64
+    mask = np.int64(np.iinfo(width).max)
+
+    def ordered(x: np.ndarray) -> np.ndarray:
+        bits = x.view(width).astype(np.int64)
+        return np.where(bits < 0, -(bits & mask), bits)
+
+    oa, ob = ordered(a), ordered(b)
+    same_sign = (oa >= 0) == (ob >= 0)
+    near = np.abs(np.where(same_sign, oa - ob, 0)).astype(np.float64)
+    far = np.abs(oa.astype(np.float64)) + np.abs(ob.astype(np.float64))
+    distance = np.where(same_sign, near, far)
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    return np.where(nan_a & nan_b, 0.0, np.where(nan_a != nan_b, np.inf, distance))

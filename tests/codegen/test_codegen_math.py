@@ -19,6 +19,8 @@ from jitflow.codegen.cpu import math as vmath
 from jitflow.codegen.cpu.math import inverse_trig, powers, trig
 from jitflow.ir import DType, Module, TensorType
 
+from codegen_util import ulp_distance
+
 
 def _logistic(x: np.ndarray) -> np.ndarray:
     e = np.exp(-np.abs(x))
@@ -50,24 +52,6 @@ def domain(dtype: np.dtype) -> np.ndarray:
             np.exp(rng.uniform(-745, 709, 200_000)), -np.exp(rng.uniform(-745, 709, 100_000))])
     with np.errstate(over="ignore"):
         return np.concatenate([sweep.astype(dtype), np.array(SPECIALS).astype(dtype)])
-
-
-def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Units in the last place between a and b (0 for two NaNs, inf for one NaN)."""
-    width = np.int32 if a.dtype == np.float32 else np.int64
-    mask = np.int64(np.iinfo(width).max)
-
-    def ordered(x: np.ndarray) -> np.ndarray:
-        bits = x.view(width).astype(np.int64)
-        return np.where(bits < 0, -(bits & mask), bits)
-
-    oa, ob = ordered(a), ordered(b)
-    same_sign = (oa >= 0) == (ob >= 0)
-    near = np.abs(np.where(same_sign, oa - ob, 0)).astype(np.float64)
-    far = np.abs(oa.astype(np.float64)) + np.abs(ob.astype(np.float64))
-    distance = np.where(same_sign, near, far)
-    nan_a, nan_b = np.isnan(a), np.isnan(b)
-    return np.where(nan_a & nan_b, 0.0, np.where(nan_a != nan_b, np.inf, distance))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
