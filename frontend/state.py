@@ -160,6 +160,14 @@ class StatefulExecutable:
 
     def _make_probe(self, inner_probe: Callable[..., Any]) -> Callable[..., Any]:
         inputs, finish = self.inputs, self._finish
+        if not self.assigned:
+            # Read-only state (a model's predict): the variables' current arrays follow the
+            # arguments, in code generated for this executable (a loop here would cost as
+            # much as the rest of a small call's dispatch).
+            names = {"inner_probe": inner_probe, **{f"v{k}": v for k, v in enumerate(inputs)}}
+            values = "".join(f", v{k}._value" for k in range(len(inputs)))
+            exec(f"def probe(*arrays):\n    return inner_probe(*arrays{values})\n", names)
+            return names["probe"]
 
         def probe(*arrays: Any) -> Any:
             values = [v._value for v in inputs]
