@@ -249,6 +249,10 @@ class Variable:
         if isinstance(value, Variable):
             value = value.numpy()
         array = np.array(value, dtype=dtype, order="C")  # always our own copy
+        if not array.dtype.isnative:
+            # Data in the other byte order (a big-endian file, another machine): the same
+            # numbers in this machine's order, as jitted functions take such arguments.
+            array = array.astype(array.dtype.newbyteorder("="))
         try:
             ir_dtype = DType.from_numpy(array.dtype)
         except IRError:
