@@ -317,6 +317,14 @@ class Jitted:
         containers = _fast_leaves(args, key, leaves)
         return None if containers is None else (tuple(key), leaves, containers > 0)
 
+    def _forget_fast_paths(self) -> None:
+        """Drop every fast-path reference to executables (this function's, and those of its
+        methods bound to each module), e.g. once an executable leaves the cache; calls
+        find them again through the cache."""
+        for paths in [self, *(dispatcher.paths for dispatcher in list(self._methods.values()))]:
+            paths._fast = {}
+            paths._probe = paths._kw_probe = None
+
     def _layout(self, bound: int, count: int, names: tuple[str, ...]) -> _Layout | None:
         """How a call with ``bound`` + ``count`` positional arguments and these keyword names
         (in this order) maps onto the parameters, or None when it cannot take the fast path;
@@ -400,6 +408,7 @@ class Jitted:
             return dispatch(paths, (instance,), args, kwargs)
 
         dispatcher.jitted = self  # what AutoGraph inlines when the method is called in a trace
+        dispatcher.paths = paths
         methods[key] = dispatcher
         return dispatcher
 

@@ -299,6 +299,9 @@ def test_jitted_methods_of_modules_take_the_fast_path(monkeypatch):
         for call in calls:
             call()
     assert not bound, bound
+    type(model).plus_offset._forget_fast_paths()  # (what evicting executables from the cache does)
+    np.testing.assert_array_equal(model.plus_offset(x), x + 2)
+    assert bound == [("plus_offset", 2, ())]  # found again through the cache, by binding
 
 
 def test_jitted_methods_see_their_modules_state_at_every_call():
