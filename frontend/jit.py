@@ -231,10 +231,10 @@ class Jitted:
         # so a repeated signature costs no key at all.  ``_kw_probe`` is the same for calls
         # with keyword arguments, tried when the keyword names come in the same order.
         self._probe: tuple[Callable[..., Any], TreeDef, str | None] | None = None
-        self._kw_probe: tuple[tuple[str, ...], Callable[..., Any], Callable | None,
+        self._kw_probe: tuple[tuple[str, ...], Callable[..., Any], Callable[..., Any],
                               str | None, TreeDef] | None = None
         # Jitted methods bound to modules: one dispatcher (with its own fast paths) per
-        # instance, by id; the dispatcher's weak reference tells a reused id apart.
+        # instance, by id; a weak reference's callback removes it when the instance goes.
         self._methods: dict[int, Callable[..., Any]] = {}
         self._history: list[dict[str, str]] = []
         self._warned = False
@@ -264,8 +264,8 @@ class Jitted:
     def _dispatch(self, target: Jitted | _FastPaths, bound_self: tuple, args: tuple,
                   kwargs: dict[str, Any]) -> Any:
         """A call that no probe took: the fast-path cache, then binding (and tracing on a
-        miss).  ``target`` holds the fast-path caches:
-        this function's, or those of the instance ``bound_self`` holds (a jitted method)."""
+        miss).  ``target`` holds the fast-path caches: this function's, or those of the
+        instance in ``bound_self`` (a jitted method's module)."""
         names = tuple(kwargs)
         layout = self._layout(len(bound_self), len(args), names)
         fast = None
@@ -539,7 +539,9 @@ class _FastPaths:
     __slots__ = ("instance", "_fast", "_probe", "_kw_probe")
 
     def __init__(self, instance: weakref.ref) -> None:
-        self.instance = instance  # weak: the caches must not keep the module alive
+        # Weak, so that the caches do not keep the module alive; kept, so that its callback
+        # forgets the dispatcher when the module goes (before its id can be reused).
+        self.instance = instance
         self._fast: dict[tuple, tuple[Callable[..., Any], TreeDef]] = {}
         self._probe: tuple[Callable[..., Any], TreeDef, str | None] | None = None
         self._kw_probe: tuple | None = None

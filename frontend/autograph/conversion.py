@@ -123,8 +123,10 @@ def converted(f: Any) -> Any:
         return convert(f) if _is_user_code(f) else f
     if isinstance(f, types.MethodType):
         func = f.__func__
+        from ..jit import Jitted
+
         jitted = getattr(func, "jitted", None)
-        if isinstance(func, types.FunctionType) and jitted is not None:
+        if isinstance(jitted, Jitted):
             # A jitted method bound to a module (Jitted.__get__): inlined as a Jitted is.
             return types.MethodType(converted(jitted), f.__self__)
         if isinstance(func, types.FunctionType) and _is_user_code(func):
