@@ -361,6 +361,9 @@ class Jitted:
         # decorated function is; compiled programs are not part of it.
         return self.__qualname__
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attribute = name  # a bound method pickles as getattr(instance, name)
+
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         # Jitted methods bind like functions do.  A module (static by identity) gets its own
         # dispatcher, kept while it lives, whose fast paths are keyed on the other arguments.
@@ -407,6 +410,10 @@ class Jitted:
                     return results if probe[4].kind == "leaf" else unflatten(probe[4], list(results))
             return dispatch(paths, (instance,), args, kwargs)
 
+        # Pickled, as bound methods are, as the instance and the name to look up on it.
+        dispatcher.__name__ = dispatcher.__qualname__ = getattr(self, "_attribute", self.__name__)
+        dispatcher.__doc__, dispatcher.__module__ = self.__doc__, self.__module__
+        dispatcher.__signature__ = self._signature  # help() and inspect show the method's own
         dispatcher.jitted = self  # what AutoGraph inlines when the method is called in a trace
         dispatcher.paths = paths
         methods[key] = dispatcher

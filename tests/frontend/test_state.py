@@ -350,17 +350,51 @@ def test_jitted_methods_inline_into_traces_and_tapes():
 
 def test_a_bound_jitted_method_does_not_keep_its_module_alive():
     import gc
+    import inspect
     import weakref
 
     Counter = counter_class()
     model = Counter(1.0)
     method = model.plus_one  # bound, never called: nothing refers to the module
     assert method.__self__ is model
+    assert str(inspect.signature(method)) == "(x)"  # as the plain method's
     reference = weakref.ref(model)
     del model, method
     gc.collect()
     assert reference() is None
     assert not Counter.plus_one._methods
+
+
+def test_bound_jitted_methods_pickle_with_their_module(tmp_path, monkeypatch):
+    import pickle
+    import textwrap
+
+    (tmp_path / "jitted_model.py").write_text(textwrap.dedent("""
+        import numpy as np
+        import jitflow
+
+        class Model(jitflow.Module):
+            def __init__(self):
+                super().__init__()
+                self.offset = jitflow.Variable(np.ones(3, np.float32))
+
+            @jitflow.jit
+            def predict(self, x):
+                return x + self.offset
+
+            scaled = jitflow.jit(lambda self, x: x * self.offset)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import jitted_model
+
+    model = jitted_model.Model()
+    model.offset.assign(np.full(3, 2.0, np.float32))
+    x = np.arange(3, dtype=np.float32)
+    model.predict(x)  # bound and called before pickling, as a Pool.map argument would be
+    for name, expected in (("predict", x + 2), ("scaled", x * 2)):
+        copy = pickle.loads(pickle.dumps(getattr(model, name)))
+        assert copy.__self__ is not model and type(copy.__self__) is jitted_model.Model
+        np.testing.assert_array_equal(copy(x), expected)
 
 
 def test_jit_knows_containers_of_state_by_their_protocol_attribute_not_by_module():
