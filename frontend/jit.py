@@ -389,11 +389,13 @@ class Jitted:
         except TypeError:
             return None
         paths = _FastPaths(reference)
-        fn, dispatch = self.fn, self._dispatch
+        fn, dispatch, get = self.fn, self._dispatch, self.__get__
 
         # A plain function, not an object with __call__: bound as a method, it is called
         # directly (vectorcall).  The same steps as Jitted.__call__, on this instance's paths.
         def dispatcher(instance: Any, *args: Any, **kwargs: Any) -> Any:
+            if reference() is not instance:  # bound again by hand or by copy.copy/deepcopy
+                return get(instance)(*args, **kwargs)
             if scopes.stack and scopes.stack[-1].eager:
                 return fn(instance, *args, **kwargs)
             probe = paths._probe

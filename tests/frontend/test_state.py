@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -323,6 +325,11 @@ def test_jitted_methods_see_their_modules_state_at_every_call():
     assert Counter.plus_offset.trace_count == 4
     with jitflow.interpreter_mode():  # the backend switch applies to methods too
         np.testing.assert_array_equal(first.plus_offset(x), x + 7)
+    # A bound method copied with its module runs on the copy, whose state is its own.
+    twin = copy.deepcopy(first.plus_offset)
+    twin.__self__.offset.assign(np.full(4, 9.0, np.float32))
+    np.testing.assert_array_equal(twin(x), x + 9)
+    np.testing.assert_array_equal(first.plus_offset(x), x + 7)
 
 
 def test_jitted_methods_inline_into_traces_and_tapes():
