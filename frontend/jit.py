@@ -7,6 +7,12 @@ value of every static argument) and traces on a miss.  The traced module's
 ENTRY parameters are the array leaves, named after their argument paths
 (``x``, ``params.w``); its ROOT is the output leaf, or a tuple of them.
 
+Repeated calls skip the binding and flattening: when every argument is an array (or a
+tuple/list of them), passed positionally, by keyword or through ``*args``, the last
+executable's probe checks them natively and runs, or the fast-path cache finds the
+executable by their types.  A jitted method bound to a module (static by identity) has
+such caches per module instance, so ``model.predict(x)`` dispatches on ``x`` alone.
+
 Before it runs, the traced module goes through a pass pipeline: by default
 ``passes.DEFAULT_PIPELINE``; ``jit(passes=...)`` gives a whole pipeline or edits
 of the default one (``passes.insert_after("cse", "my-pass")``, ``passes.remove("dce")``).
