@@ -28,7 +28,8 @@ sys.path.insert(0, HERE)
 import peers  # noqa: E402
 import workloads  # noqa: E402
 
-ORDER = ["W1", "W2", "W3", "W4", "W4b", "W5", "W6", "W6kw", "W6args", "W6mod", "W6var", "W7", "W8", "W9"]
+ORDER = ["W1", "W2", "W3", "W4", "W4b", "W5", "W6", "W6kw", "W6args", "W6mod", "W6var", "W7", "W8",
+         "W9"]
 # Workloads that come with another: its variants (--only W6 runs them too).
 VARIANTS = {"W4": ["W4b"], "W6": ["W6kw", "W6args", "W6mod", "W6var"]}
 TITLES = {"W1": "W1 gelu 8M (f32)", "W2": "W2 softmax 4096x1024", "W3": "W3 layernorm 4096x1024",
@@ -301,7 +302,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="7 repeats of >= 20 ms batches after 1 warm-up call (full: 15 of >= 50 ms after 3)")
-    p.add_argument("--only", default=",".join(ORDER), help="workloads, e.g. W2,W3 (W4 includes W4b; W6 its variants W6kw, W6args, W6mod, W6var)")
+    p.add_argument("--only", default=",".join(ORDER),
+                   help="workloads, e.g. W2,W3 (W4 includes W4b, W6 its variants W6kw, W6args, W6mod, W6var)")
     p.add_argument("--backends", default=",".join(peers.BACKENDS), help="e.g. jitflow,numpy,jax")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--out-dir", default=os.path.join(HERE, "results"))

@@ -526,7 +526,9 @@ def _numpy_dispatch(variant, x):
 
         def predict_offset(self, x):
             return x + self.offset
-    return _dispatch_calls(variant, x, bind(add_one, np), lambda *args: add_one_args(np, *args), Model())
+    def star(*args):
+        return add_one_args(np, *args)
+    return _dispatch_calls(variant, x, bind(add_one, np), star, Model())
 
 
 def _jitflow_dispatch(variant, x):

@@ -161,7 +161,8 @@ class Executable:
             self._native = lambda *addresses: entry(table(*addresses)) or 0
             self._address = lambda array: array.ctypes.data
 
-    def _generate_probe(self, holders: Sequence[Any] = (), attribute: str = "") -> Callable[..., Any]:
+    def _generate_probe(self, holders: Sequence[Any] = (),
+                        attribute: str = "") -> Callable[..., Any]:
         """``probe(*args)``: the result, or None when an argument is not exactly an input's
         type (then nothing ran; a result is never None).  The last ``len(holders)`` inputs
         are not arguments: they are read from ``attribute`` of each holder at each call.
