@@ -15,11 +15,12 @@ instruction is type-checked by the op table.
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, Iterator, NoReturn
 
 import numpy as np
 
@@ -98,11 +99,12 @@ def _string_end(text: str, start: int) -> int:
         position += 2  # a backslash and the character it escapes
 
 
-def tokenize(text: str, filename: str) -> list[Token]:
+def tokenize(text: str, filename: str) -> Iterator[Token]:
+    """The tokens of ``text`` one by one (the parser looks a few ahead: a list of them all
+    would take ~130 bytes per character of a large file), then one eof token."""
     if len(text) > MAX_TEXT_CHARS:
         raise ParseError(f"the text has {len(text)} characters, more than the limit of "
                          f"{MAX_TEXT_CHARS}", 1, 1, "", filename)
-    tokens = []
     line, line_start, position = 1, 0, 0
     while position < len(text):
         match = _TOKEN.match(text, position)
@@ -132,7 +134,7 @@ def tokenize(text: str, filename: str) -> list[Token]:
                              f"{MAX_TOKEN_CHARS}", line, column,
                              source_line_at(text, position), filename)
         if kind in ("word", "string", "arrow", "punct"):
-            tokens.append(Token(kind, text[position:end], line, column, position))
+            yield Token(kind, text[position:end], line, column, position)
         if kind == "newline":
             line, line_start = line + 1, end
         elif kind in ("block_comment", "string"):
@@ -141,8 +143,7 @@ def tokenize(text: str, filename: str) -> list[Token]:
                 line += newlines
                 line_start = text.rfind("\n", position, end) + 1
         position = end
-    tokens.append(Token("eof", "", line, position - line_start + 1, position))
-    return tokens
+    yield Token("eof", "", line, position - line_start + 1, position)
 
 
 @dataclass
@@ -181,23 +182,27 @@ class Parser:
     def __init__(self, text: str, filename: str = "<text>") -> None:
         self.filename = filename
         self.text = text
-        self.tokens = tokenize(text, filename)
-        self.position = 0
+        self._tokens = tokenize(text, filename)
+        self._ahead: collections.deque[Token] = collections.deque([next(self._tokens)])  # [0]: current
         self.depth = 0  # of the tuple types or literal braces being parsed
 
     # -- token helpers --------------------------------------------------------
 
     @property
     def token(self) -> Token:
-        return self.tokens[self.position]
+        return self._ahead[0]
 
     def peek(self, offset: int = 1) -> Token:
-        return self.tokens[min(self.position + offset, len(self.tokens) - 1)]
+        while len(self._ahead) <= offset and self._ahead[-1].kind != "eof":
+            self._ahead.append(next(self._tokens))
+        return self._ahead[min(offset, len(self._ahead) - 1)]
 
     def advance(self) -> Token:
-        token = self.tokens[self.position]
+        token = self._ahead[0]
         if token.kind != "eof":
-            self.position += 1
+            self._ahead.popleft()
+            if not self._ahead:
+                self._ahead.append(next(self._tokens))
         return token
 
     def error(self, message: str, token: Token | None = None) -> NoReturn:

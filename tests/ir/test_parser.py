@@ -158,7 +158,7 @@ def test_literal_dtypes_and_shapes(dtype, text, expected):
 
 
 def test_tokenizer_positions():
-    tokens = tokenize("a = f32[2]\n  b->c", "<t>")
+    tokens = list(tokenize("a = f32[2]\n  b->c", "<t>"))
     assert [(t.text, t.line, t.column) for t in tokens[:6]] == [
         ("a", 1, 1), ("=", 1, 3), ("f32", 1, 5), ("[", 1, 8), ("2", 1, 9), ("]", 1, 10)]
     assert [(t.kind, t.text, t.line, t.column) for t in tokens[6:9]] == [
