@@ -18,6 +18,7 @@ verifies the IR after every pass of every jitted function (the test suite sets i
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import functools
@@ -78,6 +79,12 @@ def is_device_array(value: Any) -> bool:
 
 # Traces of one function beyond which it gets its (single) retrace warning.
 RETRACE_WARNING_THRESHOLD = 5
+# Signatures a jitted function keeps compiled by default (``config.cache_size``); past it
+# the least recently used one is dropped, and traced again if it comes back.  A function
+# that sees more shapes than this is retracing anyway (it got the warning at
+# RETRACE_WARNING_THRESHOLD); each kept signature holds its IR and executable (~80 KB for
+# a small CPU program).
+DEFAULT_CACHE_SIZE = 64
 
 
 # A backend chosen for the current thread (or task) only: ``interpreter_mode()`` sets it.
@@ -94,12 +101,23 @@ class Config:
 
     ``backend``: when set, every jitted function runs there (inside ``interpreter_mode()``
     the interpreter, for the current thread only).  ``verify_passes``: verify the IR after
-    every pass of functions jitted without ``verify=``.
+    every pass of functions jitted without ``verify=``.  ``cache_size``: how many
+    signatures a function jitted without ``cache_size=`` keeps compiled (least recently
+    used dropped first).
     """
 
     def __init__(self) -> None:
         self._backend: str | None = None
         self.verify_passes = False
+        self._cache_size = DEFAULT_CACHE_SIZE
+
+    @property
+    def cache_size(self) -> int:
+        return self._cache_size
+
+    @cache_size.setter
+    def cache_size(self, value: int) -> None:
+        self._cache_size = _check_cache_size(value, "jitflow.config.cache_size")
 
     @property
     def backend(self) -> str | None:
@@ -134,7 +152,7 @@ def interpreter_mode() -> Iterator[None]:
 def jit(fn: Callable | None = None, *, static_argnames: str | tuple[str, ...] = (),
         static_argnums: int | tuple[int, ...] = (), backend: str = "cpu",
         passes: PipelineSpec = None, verify: bool | None = None, autograph: bool = True,
-        device: str | None = None) -> Any:
+        device: str | None = None, cache_size: int | None = None) -> Any:
     """Compile ``fn`` on first call per signature; usable as ``@jit`` and ``@jit(...)``.
 
     ``passes``: the pipeline (text such as ``"simplify,cse"``, or a list of pass names
@@ -144,14 +162,17 @@ def jit(fn: Callable | None = None, *, static_argnames: str | tuple[str, ...] = 
     ``device``: ``"cpu"`` or ``"cuda"``; None infers it per call (cupy array arguments run
     on the GPU).  A CUDA function copies NumPy inputs to the device and returns cupy
     arrays (``.get()`` copies one back); mixing cupy and NumPy arrays is an error.
+    ``cache_size``: how many signatures stay compiled, the least recently used dropped
+    first (None: ``config.cache_size``, 64 unless changed).
     """
     if fn is None:
         return functools.partial(jit, static_argnames=static_argnames,
                                  static_argnums=static_argnums, backend=backend, passes=passes,
-                                 verify=verify, autograph=autograph, device=device)
+                                 verify=verify, autograph=autograph, device=device,
+                                 cache_size=cache_size)
     return Jitted(fn, static_argnames=static_argnames, static_argnums=static_argnums,
                   backend=backend, passes=passes, verify=verify, autograph=autograph,
-                  device=device)
+                  device=device, cache_size=cache_size)
 
 
 class InterpreterExecutable:
@@ -203,7 +224,8 @@ class Jitted:
     def __init__(self, fn: Callable, *, static_argnames: str | tuple[str, ...] = (),
                  static_argnums: int | tuple[int, ...] = (), backend: str = "cpu",
                  passes: PipelineSpec = None, verify: bool | None = None,
-                 autograph: bool = True, device: str | None = None) -> None:
+                 autograph: bool = True, device: str | None = None,
+                 cache_size: int | None = None) -> None:
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
         if device not in DEVICES:
@@ -218,19 +240,22 @@ class Jitted:
         self.autograph = autograph
         self._signature = inspect.signature(fn)
         self._static_names = _static_names(self._signature, fn, static_argnames, static_argnums)
-        self._cache: dict[Hashable, _Entry] = {}
+        # Least recently used first: past the size the first ones are dropped (_remember).
+        self._cache: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+        self.cache_size = None if cache_size is None else _check_cache_size(cache_size, "cache_size")
         # Cache hits for the common call shape (every parameter passed positionally as a
         # NumPy array) skip binding and flattening: dispatch is most of a small call's cost.
         parameters = self._signature.parameters.values()
         self._fast_arity = len(self._signature.parameters) if not self._static_names and all(
             p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters) else -1
-        self._fast: dict[tuple, tuple[Callable[..., Any], TreeDef]] = {}
+        self._fast: dict[tuple, tuple[Callable[..., Any], TreeDef, Hashable]] = {}
         # The last fast-path executable's probe: it checks the arguments natively and runs,
         # so a repeated signature costs no key at all.
         self._probe: tuple[Callable[..., Any], TreeDef, str | None] | None = None
         self._history: list[dict[str, str]] = []
         self._warned = False
         self.trace_count = 0
+        self.evictions = 0  # signatures dropped from the cache (traced again if they come back)
 
     # -- calling ----------------------------------------------------------------
 
@@ -250,7 +275,11 @@ class Jitted:
             fast_key, leaves, nested = fast
             hit = self._fast.get(fast_key)
             if hit is not None:
-                executable, out_tree = hit
+                executable, out_tree, key = hit
+                try:
+                    self._cache.move_to_end(key)  # a use: the least recently used goes first
+                except KeyError:
+                    pass  # just dropped by another thread's compile; the executable still runs
                 if not nested:  # the probe checks flat arrays only
                     self._arm_probe(executable, out_tree)
                 results = executable(*leaves)
@@ -261,7 +290,7 @@ class Jitted:
         entry = self._entry(call)
         executable = self._executable(entry, call.device)
         if fast is not None:
-            self._fast[fast_key] = (executable, entry.out_tree)
+            self._fast[fast_key] = (executable, entry.out_tree, call.key)
             if not nested:
                 self._arm_probe(executable, entry.out_tree)
         results = executable(*call.arrays)
@@ -360,11 +389,35 @@ class Jitted:
             verify(entry.module)
             verify_passes = config.verify_passes if self.verify is None else self.verify
             PassManager(self.passes, verify=verify_passes).run(entry.module)
-            self._cache[call.key] = entry
+            self._remember(call.key, entry)
             self.trace_count += 1
-            self._history.append(_describe_arguments(call))
+            if not self._warned:  # only the warning reads the history: it stops growing then
+                self._history.append(_describe_arguments(call))
             self._maybe_warn_retrace()
+        else:
+            try:
+                self._cache.move_to_end(call.key)  # a use: the least recently used goes first
+            except KeyError:
+                pass  # just dropped by another thread's compile
         return entry
+
+    def _remember(self, key: Hashable, entry: _Entry) -> None:
+        """Cache ``entry``, dropping the least recently used signatures past the size, with
+        the fast path's keys that lead to them (the probe may keep the last executable it
+        ran: one, and it still matches only its own signature)."""
+        self._cache[key] = entry
+        limit = config.cache_size if self.cache_size is None else self.cache_size
+        while len(self._cache) > limit:
+            try:
+                _, dropped = self._cache.popitem(last=False)
+            except KeyError:  # emptied by other threads meanwhile
+                break
+            self.evictions += 1
+            gone = [id(executable) for executable in dropped.executables.values()]
+            # list(...) copies at once: another thread may add fast keys meanwhile.
+            for fast_key, (executable, _, _) in list(self._fast.items()):
+                if id(executable) in gone:
+                    self._fast.pop(fast_key, None)
 
     def _executable(self, entry: _Entry, device: str = "cpu") -> Callable[..., Any]:
         backend = config.backend or self.backend
@@ -392,10 +445,18 @@ class Jitted:
         changing = max(sorted(names), key=lambda n: len({s.get(n) for s in self._history}))
         seen = [s.get(changing, "absent") for s in self._history[-3:]]
         warnings.warn(JitflowRetraceWarning(
-            f"jitted function '{self.__name__}' has been traced {self.trace_count} times; "
+            f"jitted function '{self.__name__}' has been traced {self.trace_count} times"
+            f"{self._eviction_note()}; "
             f"argument '{changing}' keeps changing (recently: {'; '.join(seen)}). Every new "
             "shape, dtype or static value traces and compiles again: give it a fixed shape, or "
             "do not mark it static"), stacklevel=4)
+
+    def _eviction_note(self) -> str:
+        if not self.evictions:
+            return ""
+        limit = config.cache_size if self.cache_size is None else self.cache_size
+        return (f" ({self.evictions} signature(s) were dropped from its cache, which keeps the "
+                f"{limit} most recently used, and traced again when they came back)")
 
     # -- tracing ----------------------------------------------------------------
 
@@ -432,6 +493,12 @@ class Jitted:
 
 
 # -- helpers ------------------------------------------------------------------------
+
+def _check_cache_size(value: Any, what: str) -> int:
+    if type(value) is not int or value < 1:
+        raise ArgumentError(f"{what} must be a positive int (signatures kept compiled), got {value!r}")
+    return value
+
 
 def _static_names(signature: inspect.Signature, fn: Callable, names: str | tuple[str, ...],
                   numbers: int | tuple[int, ...]) -> frozenset[str]:
