@@ -404,19 +404,19 @@ class Jitted:
     def _remember(self, key: Hashable, entry: _Entry) -> None:
         """Cache ``entry``, dropping the least recently used signatures past the size, with
         the fast path's keys that lead to them (the probe may keep the last executable it
-        ran: one, and it still matches only its own signature)."""
+        ran: one, and it still matches only its own signature).  Eviction scans the fast
+        keys, at most a few per kept signature: it happens only beside a new trace."""
         self._cache[key] = entry
         limit = config.cache_size if self.cache_size is None else self.cache_size
         while len(self._cache) > limit:
             try:
-                _, dropped = self._cache.popitem(last=False)
+                dropped, _ = self._cache.popitem(last=False)
             except KeyError:  # emptied by other threads meanwhile
                 break
             self.evictions += 1
-            gone = [id(executable) for executable in dropped.executables.values()]
             # list(...) copies at once: another thread may add fast keys meanwhile.
-            for fast_key, (executable, _, _) in list(self._fast.items()):
-                if id(executable) in gone:
+            for fast_key, (_, _, cache_key) in list(self._fast.items()):
+                if cache_key == dropped:
                     self._fast.pop(fast_key, None)
 
     def _executable(self, entry: _Entry, device: str = "cpu") -> Callable[..., Any]:
