@@ -414,9 +414,12 @@ class Jitted:
             except KeyError:  # emptied by other threads meanwhile
                 break
             self.evictions += 1
-            # list(...) copies at once: another thread may add fast keys meanwhile.
+            # list(...) copies at once: another thread may add fast keys meanwhile.  Keys of
+            # any signature no longer cached go: also one that another thread dropped
+            # while this one was still adding its fast key.
+            cache = self._cache
             for fast_key, (_, _, cache_key) in list(self._fast.items()):
-                if cache_key == dropped:
+                if cache_key == dropped or cache_key not in cache:
                     self._fast.pop(fast_key, None)
 
     def _executable(self, entry: _Entry, device: str = "cpu") -> Callable[..., Any]:
