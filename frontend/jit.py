@@ -458,8 +458,8 @@ class Jitted:
         if not self.evictions:
             return ""
         limit = config.cache_size if self.cache_size is None else self.cache_size
-        return (f" ({self.evictions} signature(s) were dropped from its cache, which keeps the "
-                f"{limit} most recently used, and traced again when they came back)")
+        return (f" (it keeps the {limit} most recently used signatures compiled: "
+                f"{self.evictions} were dropped, and one that comes back is traced again)")
 
     # -- tracing ----------------------------------------------------------------
 
