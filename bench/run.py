@@ -28,10 +28,15 @@ sys.path.insert(0, HERE)
 import peers  # noqa: E402
 import workloads  # noqa: E402
 
-ORDER = ["W1", "W2", "W3", "W4", "W4b", "W5", "W6", "W7", "W8", "W9"]
+ORDER = ["W1", "W2", "W3", "W4", "W4b", "W5", "W6", "W6kw", "W6args", "W6mod", "W6var", "W7", "W8",
+         "W9"]
+# Workloads that come with another: its variants (--only W6 runs them too).
+VARIANTS = {"W4": ["W4b"], "W6": ["W6kw", "W6args", "W6mod", "W6var"]}
 TITLES = {"W1": "W1 gelu 8M (f32)", "W2": "W2 softmax 4096x1024", "W3": "W3 layernorm 4096x1024",
           "W4": "W4 matmul 1024^3", "W4b": "W4b matmul+bias+relu", "W5": "W5 MLP SGD step",
-          "W6": "W6 dispatch x+1 (4)", "W7-W3": "W7 first call W3", "W7-W5": "W7 first call W5",
+          "W6": "W6 dispatch x+1 (4)", "W6kw": "W6 dispatch, keyword f(x=x)",
+          "W6args": "W6 dispatch, *args signature", "W6mod": "W6 dispatch, module method",
+          "W6var": "W6 dispatch, method reading a variable", "W7-W3": "W7 first call W3", "W7-W5": "W7 first call W5",
           "W7-import": "W7 import", "W8": "W8 quadratic fit loop",
           "W9": "W9 collatz N=300000 (NumPy column: plain Python)"}
 # Same allocator setting for every backend: large buffers stay in the heap instead of
@@ -297,7 +302,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="7 repeats of >= 20 ms batches after 1 warm-up call (full: 15 of >= 50 ms after 3)")
-    p.add_argument("--only", default=",".join(ORDER), help="workloads, e.g. W2,W3 (W4 includes W4b)")
+    p.add_argument("--only", default=",".join(ORDER),
+                   help="workloads, e.g. W2,W3 (W4 includes W4b, W6 its variants W6kw, W6args, W6mod, W6var)")
     p.add_argument("--backends", default=",".join(peers.BACKENDS), help="e.g. jitflow,numpy,jax")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--out-dir", default=os.path.join(HERE, "results"))
@@ -314,8 +320,10 @@ def main(argv=None):
         sys.exit(f"--device cuda: found {n} GPU(s), but the GPU workloads are not written yet (the GPU issue adds them).")
 
     only = [w.strip() for w in args.only.split(",") if w.strip()]
-    if "W4" in only and "W4b" not in only:
-        only.insert(only.index("W4") + 1, "W4b")
+    for main_workload, variants in VARIANTS.items():
+        if main_workload in only:
+            at = only.index(main_workload) + 1
+            only[at:at] = [v for v in variants if v not in only]
     bad = [w for w in only if w not in ORDER]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     bad += [b for b in backends if b not in peers.BACKENDS]

@@ -75,6 +75,16 @@ def add_one(xp, x):
     return x + 1.0
 
 
+# W6's variants: the same x + 1 called as users call models (a keyword argument, a *args
+# signature, a method of a module, one that reads the module's state), for the cost of
+# dispatch beyond plain positional calls.  Each builder below makes the backend's own
+# equivalent; `variant` says which.
+
+
+def add_one_args(xp, *args):
+    return args[0] + 1.0
+
+
 def collatz_total(n_max):
     total = 0
     n = 1
@@ -204,6 +214,21 @@ WORKLOADS = {
     "W6": Workload(name="W6", title="dispatch x+1 (4 elems)", fn=add_one,
                    make=lambda r: (np.arange(4, dtype=F32),), ref=lambda i: add_one(np, *i),
                    atol=0, rtol=0, per_call_us=True),
+    **{name: Workload(name=name, title=f"dispatch x+1 (4 elems), {what}", fn=add_one,
+                      make=lambda r: (np.arange(4, dtype=F32),), ref=lambda i: add_one(np, *i),
+                      atol=0, rtol=0, per_call_us=True, variant=variant, notes=notes)
+       for name, (what, variant, notes) in {
+           "W6kw": ("keyword argument f(x=x)", "kw", {}),
+           "W6args": ("*args signature", "args", {}),
+           "W6mod": ("method of a module m.predict(x)", "method",
+                     {"jax": "jax.jit(static_argnums=0) on the method: self static, hashed by identity",
+                      "torch": "torch.compile(nn.Module), called as m(x)"}),
+           "W6var": ("module method reading a variable", "variable",
+                     {"jax": "jax has no mutable variables: the offset is passed as an argument, "
+                             "as flax's apply(params, x) does",
+                      "torch": "torch.compile(nn.Module) with the offset a registered buffer",
+                      "numpy": "the offset an attribute of a plain Python object"}),
+       }.items()},
     "W8": Workload(name="W8", title="quadratic fit (TF guide, 100 epochs)", fn=quad_loss, make=_quad_inputs,
                    ref=lambda i: quad_fit_reference(*i, QUAD_EPOCHS, QUAD_BATCH), atol=2e-3, rtol=1e-3, grad=True),
     # Scalar int64 control flow, no arrays: `fn` is plain Python (no `xp`), the result an
@@ -269,6 +294,8 @@ def _quad_loop(step, params, data):
 
 
 def build_numpy(w, inputs):
+    if getattr(w, "variant", None):
+        return _numpy_dispatch(w.variant, *inputs)
     if getattr(w, "grad", False):
         raise Skip("NumPy has no autodiff")
     if getattr(w, "plain", False):
@@ -278,6 +305,8 @@ def build_numpy(w, inputs):
 
 
 def build_jitflow(w, inputs):
+    if getattr(w, "variant", None):
+        return _jitflow_dispatch(w.variant, *inputs)
     import jitflow
     if w.name == "W5":
         @jitflow.jit
@@ -297,6 +326,8 @@ def build_jitflow(w, inputs):
 
 
 def build_jax(w, inputs):
+    if getattr(w, "variant", None):
+        return _jax_dispatch(w.variant, *inputs)
     if w.name == "W9":
         raise Skip("jax.jit cannot trace Python while/if on traced values (ConcretizationTypeError); "
                    "it needs a rewrite with lax.while_loop/lax.cond, not the same source")
@@ -321,6 +352,8 @@ def build_jax(w, inputs):
 
 
 def build_torch(w, inputs):
+    if getattr(w, "variant", None):
+        return _torch_dispatch(w.variant, *inputs)
     if w.name == "W9":
         raise Skip("torch.compile graph-breaks on data-dependent Python control flow "
                    "and would just run the loops as plain Python")
@@ -352,6 +385,8 @@ def build_torch(w, inputs):
 
 
 def build_tf(w, inputs):
+    if getattr(w, "variant", None):
+        return _tf_dispatch(w.variant, *inputs)
     import tensorflow as tf
     if w.name == "W9":
         return _tf_collatz(tf, w, inputs)
@@ -394,6 +429,8 @@ def _tf_collatz(tf, w, inputs):
 
 
 def build_numba(w, inputs):
+    if getattr(w, "variant", None):
+        return _numba_dispatch(w.variant, *inputs)
     if getattr(w, "grad", False):
         raise Skip("Numba has no autodiff")
     if getattr(w, "plain", False):
@@ -474,6 +511,144 @@ def _numba_kernels():
     _NUMBA = {"W1": nb_gelu, "W2": nb_softmax, "W3": nb_layernorm, "W4": nb_matmul,
               "W4b": nb_matmul_bias_relu, "W6": nb_add_one}
     return _NUMBA
+
+
+# ---------------------------------------------------------------------------
+# W6's variants, per backend: a zero-argument callable, or Skip.
+
+
+def _numpy_dispatch(variant, x):
+    class Model:
+        offset = F32(1.0)
+
+        def predict(self, x):
+            return add_one(np, x)
+
+        def predict_offset(self, x):
+            return x + self.offset
+    def star(*args):
+        return add_one_args(np, *args)
+    return _dispatch_calls(variant, x, bind(add_one, np), star, Model())
+
+
+def _jitflow_dispatch(variant, x):
+    import jitflow
+
+    class Model(jitflow.Module):
+        def __init__(self):
+            super().__init__()
+            self.offset = jitflow.Variable(F32(1.0), trainable=False)
+
+        @jitflow.jit
+        def predict(self, x):
+            return add_one(np, x)
+
+        @jitflow.jit
+        def predict_offset(self, x):
+            return x + self.offset
+
+    def star(*args):
+        return add_one_args(np, *args)
+    return _dispatch_calls(variant, x, jitflow.jit(bind(add_one, np)), jitflow.jit(star), Model())
+
+
+def _jax_dispatch(variant, x):
+    import jax
+    import jax.numpy as jnp
+    x = jnp.asarray(x)
+
+    class Model:
+        # jax.jit on a method: self is a static argument (hashed by identity).
+        predict = jax.jit(lambda self, x: add_one(jnp, x), static_argnums=0)
+
+        def __init__(self):
+            self.params = {"offset": jnp.asarray(F32(1.0))}
+            self._apply = jax.jit(lambda params, x: x + params["offset"])
+
+        def predict_offset(self, x):  # no variables in jax: the state goes in as an argument
+            return self._apply(self.params, x)
+
+    def star(*args):
+        return add_one_args(jnp, *args)
+    call = _dispatch_calls(variant, x, jax.jit(bind(add_one, jnp)), jax.jit(star), Model())
+    return lambda: jax.block_until_ready(call())
+
+
+def _torch_dispatch(variant, x):
+    import torch
+    tx = torch_xp()
+    x = torch.from_numpy(np.array(x))
+
+    class AddOne(torch.nn.Module):
+        def forward(self, x):
+            return add_one(tx, x)
+
+    class AddOffset(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("offset", torch.tensor(F32(1.0)))
+
+        def forward(self, x):
+            return x + self.offset
+
+    def star(*args):
+        return add_one_args(tx, *args)
+    if variant in ("method", "variable"):  # torch.compile compiles a module's forward: m(x)
+        model = torch.compile(AddOne() if variant == "method" else AddOffset())
+        return lambda: model(x)
+    return _dispatch_calls(variant, x, torch.compile(bind(add_one, tx)), torch.compile(star), None)
+
+
+def _tf_dispatch(variant, x):
+    import tensorflow as tf
+    tx = tf_xp()
+    x = tf.constant(x)
+
+    class Model(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.offset = tf.Variable(F32(1.0), trainable=False)
+
+        @tf.function(jit_compile=True)
+        def predict(self, x):
+            return add_one(tx, x)
+
+        @tf.function(jit_compile=True)
+        def predict_offset(self, x):
+            return x + self.offset
+
+    def star(*args):
+        return add_one_args(tx, *args)
+    return _dispatch_calls(variant, x, tf.function(bind(add_one, tx), jit_compile=True),
+                           tf.function(star, jit_compile=True), Model())
+
+
+def _numba_dispatch(variant, x):
+    if variant in ("method", "variable"):
+        raise Skip("Numba compiles functions, not methods of objects with state (jitclass "
+                   "is a class model of its own)")
+    from numba import njit
+
+    @njit
+    def nb_add_one(x):
+        return x + np.float32(1.0)
+
+    @njit
+    def nb_add_one_args(*args):
+        return args[0] + np.float32(1.0)
+    return _dispatch_calls(variant, x, nb_add_one, nb_add_one_args, None)
+
+
+def _dispatch_calls(variant, x, plain, star, model):
+    """The call of W6's `variant`: `plain` by keyword, `star` (a *args function), or a
+    method of `model` (one that reads its state for "variable")."""
+    if variant == "kw":
+        return lambda: plain(x=x)
+    if variant == "args":
+        return lambda: star(x)
+    if variant == "method":
+        return lambda: model.predict(x)
+    return lambda: model.predict_offset(x)
 
 
 BUILDERS = {"jitflow": build_jitflow, "numpy": build_numpy, "jax": build_jax,

@@ -7,6 +7,12 @@ value of every static argument) and traces on a miss.  The traced module's
 ENTRY parameters are the array leaves, named after their argument paths
 (``x``, ``params.w``); its ROOT is the output leaf, or a tuple of them.
 
+Repeated calls skip the binding and flattening: when every argument is an array (or a
+tuple/list of them), passed positionally, by keyword or through ``*args``, the last
+executable's probe checks them natively and runs, or the fast-path cache finds the
+executable by their types.  A jitted method bound to a module (static by identity) has
+such caches per module instance, so ``model.predict(x)`` dispatches on ``x`` alone.
+
 Before it runs, the traced module goes through a pass pipeline: by default
 ``passes.DEFAULT_PIPELINE``; ``jit(passes=...)`` gives a whole pipeline or edits
 of the default one (``passes.insert_after("cse", "my-pass")``, ``passes.remove("dce")``).
@@ -24,8 +30,11 @@ import contextvars
 import functools
 import inspect
 import re
+import sys
 import threading
+import types
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterator, Sequence
 
@@ -243,15 +252,21 @@ class Jitted:
         # Least recently used first: past the size the first ones are dropped (_remember).
         self._cache: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
         self.cache_size = None if cache_size is None else _check_cache_size(cache_size, "cache_size")
-        # Cache hits for the common call shape (every parameter passed positionally as a
-        # NumPy array) skip binding and flattening: dispatch is most of a small call's cost.
-        parameters = self._signature.parameters.values()
-        self._fast_arity = len(self._signature.parameters) if not self._static_names and all(
-            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters) else -1
+        # Cache hits for the common call shapes (arrays, and tuples/lists of them, passed
+        # positionally or by keyword) skip binding and flattening: dispatch is most of a
+        # small call's cost.  Static arguments other than a module's ``self`` always bind.
+        self._layouts: dict[tuple[int, int, tuple[str, ...]], _Layout | None] = {}
+        # fast key -> (executable, output tree, cache key: touched on a hit, see _remember)
         self._fast: dict[tuple, tuple[Callable[..., Any], TreeDef, Hashable]] = {}
         # The last fast-path executable's probe: it checks the arguments natively and runs,
-        # so a repeated signature costs no key at all.
+        # so a repeated signature costs no key at all.  ``_kw_probe`` is the same for calls
+        # with keyword arguments, tried when the keyword names come in the same order.
         self._probe: tuple[Callable[..., Any], TreeDef, str | None] | None = None
+        self._kw_probe: tuple[tuple[str, ...], Callable[..., Any], Callable[..., Any],
+                              str | None, TreeDef] | None = None
+        # Jitted methods bound to modules: one dispatcher (with its own fast paths) per
+        # instance, by id; a weak reference's callback removes it when the instance goes.
+        self._methods: dict[int, Callable[..., Any]] = {}
         self._history: list[dict[str, str]] = []
         self._warned = False
         self.trace_count = 0
@@ -270,10 +285,28 @@ class Jitted:
             results = probe[0](*args)
             if results is not None:
                 return results if probe[1].kind == "leaf" else unflatten(probe[1], list(results))
-        fast = self._fast_key(args) if not kwargs and len(args) == self._fast_arity else None
+        probe = self._kw_probe
+        if (probe is not None and kwargs and probe[0] == tuple(kwargs) and not _open_overrides
+                and probe[3] == config._backend):
+            results = probe[2](probe[1], args, kwargs)
+            if results is not None:
+                return results if probe[4].kind == "leaf" else unflatten(probe[4], list(results))
+        return self._dispatch(self, (), args, kwargs)
+
+    def _dispatch(self, target: Jitted | _FastPaths, bound_self: tuple, args: tuple,
+                  kwargs: dict[str, Any]) -> Any:
+        """A call that no probe took: the fast-path cache, then binding (and tracing on a
+        miss).  ``target`` holds the fast-path caches: this function's, or those of the
+        instance in ``bound_self`` (a jitted method's module)."""
+        names = tuple(kwargs)
+        layout = self._layout(len(bound_self), len(args), names)
+        fast = None
+        if layout is not None:
+            ordered = args if layout.arrange is None else layout.arrange(_values, args, kwargs)
+            fast = self._fast_key(ordered, layout)
         if fast is not None:
             fast_key, leaves, nested = fast
-            hit = self._fast.get(fast_key)
+            hit = target._fast.get(fast_key)
             if hit is not None:
                 executable, out_tree, key = hit
                 try:
@@ -281,37 +314,63 @@ class Jitted:
                 except KeyError:
                     pass  # just dropped by another thread's compile; the executable still runs
                 if not nested:  # the probe checks flat arrays only
-                    self._arm_probe(executable, out_tree)
+                    self._arm_probe(target, names, layout, executable, out_tree)
                 results = executable(*leaves)
                 return results if out_tree.kind == "leaf" else unflatten(out_tree, list(results))
-        call = self._bind(args, kwargs)
+        call = self._bind(bound_self + args, kwargs)
         if call is None:
-            return self.fn(*args, **kwargs)  # inside another trace: inline
+            return self.fn(*bound_self, *args, **kwargs)  # inside another trace: inline
         entry = self._entry(call)
         executable = self._executable(entry, call.device)
         if fast is not None:
-            self._fast[fast_key] = (executable, entry.out_tree, call.key)
+            target._fast[fast_key] = (executable, entry.out_tree, call.key)
             if not nested:
-                self._arm_probe(executable, entry.out_tree)
+                self._arm_probe(target, names, layout, executable, entry.out_tree)
         results = executable(*call.arrays)
         leaves = [results] if entry.out_tree.kind == "leaf" else list(results)
         return unflatten(entry.out_tree, leaves)
 
-    def _arm_probe(self, executable: Callable[..., Any], out_tree: TreeDef) -> None:
+    @staticmethod
+    def _arm_probe(target: Jitted | _FastPaths, names: tuple[str, ...], layout: _Layout,
+                   executable: Callable[..., Any], out_tree: TreeDef) -> None:
         """Make ``executable`` the first one tried.  Only for fast-path signatures: every
-        argument a positional plain array, so an exact input match means the same cache key."""
+        argument a plain array, so an exact input match (with the same keyword names in the
+        same order) means the same cache key."""
         probe = getattr(executable, "probe", None)
-        self._probe = None if probe is None else (probe, out_tree, config.backend)
+        if not names:
+            target._probe = None if probe is None else (probe, out_tree, config.backend)
+        else:
+            target._kw_probe = None if probe is None else (names, probe, layout.arrange,
+                                                           config.backend, out_tree)
 
     @staticmethod
-    def _fast_key(args: tuple) -> tuple[tuple, list, bool] | None:
+    def _fast_key(args: tuple, layout: _Layout) -> tuple[tuple, list, bool] | None:
         """The fast-path cache key, the array leaves and whether any argument is a container,
         when every argument is a plain NumPy or cupy array or a tuple/list of them (nested),
-        else None."""
-        key: list = [config.backend]
+        else None.  ``args`` are in parameter order, as ``layout`` put them."""
+        key: list = [config.backend, layout]
         leaves: list = []
         containers = _fast_leaves(args, key, leaves)
         return None if containers is None else (tuple(key), leaves, containers > 0)
+
+    def _forget_fast_paths(self) -> None:
+        """Drop every fast-path reference to executables (this function's, and those of its
+        methods bound to each module), e.g. once an executable leaves the cache; calls
+        find them again through the cache."""
+        for paths in [self, *(dispatcher.paths for dispatcher in list(self._methods.values()))]:
+            paths._fast = {}
+            paths._probe = paths._kw_probe = None
+
+    def _layout(self, bound: int, count: int, names: tuple[str, ...]) -> _Layout | None:
+        """How a call with ``bound`` + ``count`` positional arguments and these keyword names
+        (in this order) maps onto the parameters, or None when it cannot take the fast path;
+        worked out once per such call shape."""
+        shape = (bound, count, names)
+        layout = self._layouts.get(shape, False)
+        if layout is False:
+            layout = self._layouts[shape] = _make_layout(self._signature, self._static_names,
+                                                         bound, count, names)
+        return layout
 
     def trace(self, *args: Any, **kwargs: Any) -> Module:
         """The IR as traced for these arguments, before any pass (not cached, not counted).
@@ -338,9 +397,65 @@ class Jitted:
         # decorated function is; compiled programs are not part of it.
         return self.__qualname__
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attribute = name  # a bound method pickles as getattr(instance, name)
+
     def __get__(self, instance: Any, owner: Any = None) -> Any:
-        # Jitted methods bind like functions do.
-        return self if instance is None else functools.partial(self, instance)
+        # Jitted methods bind like functions do.  A module (static by identity) gets its own
+        # dispatcher, kept while it lives, whose fast paths are keyed on the other arguments.
+        if instance is None:
+            return self
+        dispatcher = self._methods.get(id(instance))
+        if dispatcher is None:
+            dispatcher = self._method_dispatcher(instance)
+            if dispatcher is None:
+                return functools.partial(self, instance)
+        return types.MethodType(dispatcher, instance)
+
+    def _method_dispatcher(self, instance: Any) -> Callable[..., Any] | None:
+        """The function that calls this jitted method of ``instance`` (bound to it as a
+        method), with fast paths of its own; None when ``instance`` is not static by
+        identity (then its arrays are arguments) or cannot be referenced weakly."""
+        if not is_implicitly_static(instance):
+            return None
+        key, methods = id(instance), self._methods
+        try:
+            # Forgets the dispatcher when the instance goes, before its id can be reused.
+            reference = weakref.ref(instance, lambda _: methods.pop(key, None))
+        except TypeError:
+            return None
+        paths = _FastPaths(reference)
+        fn, dispatch, get = self.fn, self._dispatch, self.__get__
+
+        # A plain function, not an object with __call__: bound as a method, it is called
+        # directly (vectorcall).  The same steps as Jitted.__call__, on this instance's paths.
+        def dispatcher(instance: Any, *args: Any, **kwargs: Any) -> Any:
+            if reference() is not instance:  # bound again by hand or by copy.copy/deepcopy
+                return get(instance)(*args, **kwargs)
+            if scopes.stack and scopes.stack[-1].eager:
+                return fn(instance, *args, **kwargs)
+            probe = paths._probe
+            if (probe is not None and not kwargs and not _open_overrides
+                    and probe[2] == config._backend):
+                results = probe[0](*args)
+                if results is not None:
+                    return results if probe[1].kind == "leaf" else unflatten(probe[1], list(results))
+            probe = paths._kw_probe
+            if (probe is not None and kwargs and probe[0] == tuple(kwargs) and not _open_overrides
+                    and probe[3] == config._backend):
+                results = probe[2](probe[1], args, kwargs)
+                if results is not None:
+                    return results if probe[4].kind == "leaf" else unflatten(probe[4], list(results))
+            return dispatch(paths, (instance,), args, kwargs)
+
+        # Pickled, as bound methods are, as the instance and the name to look up on it.
+        dispatcher.__name__ = dispatcher.__qualname__ = getattr(self, "_attribute", self.__name__)
+        dispatcher.__doc__, dispatcher.__module__ = self.__doc__, self.__module__
+        dispatcher.__signature__ = self._signature  # help() and inspect show the method's own
+        dispatcher.jitted = self  # what AutoGraph inlines when the method is called in a trace
+        dispatcher.paths = paths
+        methods[key] = dispatcher
+        return dispatcher
 
     # -- signature and cache ------------------------------------------------------
 
@@ -403,24 +518,28 @@ class Jitted:
 
     def _remember(self, key: Hashable, entry: _Entry) -> None:
         """Cache ``entry``, dropping the least recently used signatures past the size, with
-        the fast path's keys that lead to them (the probe may keep the last executable it
+        the fast paths' keys that lead to them (each probe may keep the last executable it
         ran: one, and it still matches only its own signature).  Eviction scans the fast
-        keys, at most a few per kept signature: it happens only beside a new trace."""
-        self._cache[key] = entry
+        keys, a few per kept signature: it happens only beside a new trace."""
+        cache = self._cache
+        cache[key] = entry
         limit = config.cache_size if self.cache_size is None else self.cache_size
-        while len(self._cache) > limit:
+        if len(cache) <= limit:
+            return
+        while len(cache) > limit:
             try:
-                dropped, _ = self._cache.popitem(last=False)
+                cache.popitem(last=False)
             except KeyError:  # emptied by other threads meanwhile
                 break
             self.evictions += 1
-            # list(...) copies at once: another thread may add fast keys meanwhile.  Keys of
-            # any signature no longer cached go: also one that another thread dropped
-            # while this one was still adding its fast key.
-            cache = self._cache
-            for fast_key, (_, _, cache_key) in list(self._fast.items()):
-                if cache_key == dropped or cache_key not in cache:
-                    self._fast.pop(fast_key, None)
+        # Fast keys of every signature no longer cached go, from this function's fast path
+        # and from each bound method's; also any that a thread added for a signature another
+        # thread had just dropped.  list(...) copies at once: threads may add keys meanwhile.
+        for paths in [self, *(dispatcher.paths for dispatcher in list(self._methods.values()))]:
+            fast = paths._fast
+            for fast_key, (_, _, cache_key) in list(fast.items()):
+                if cache_key not in cache:
+                    fast.pop(fast_key, None)
 
     def _executable(self, entry: _Entry, device: str = "cpu") -> Callable[..., Any]:
         backend = config.backend or self.backend
@@ -452,7 +571,7 @@ class Jitted:
             f"{self._eviction_note()}; "
             f"argument '{changing}' keeps changing (recently: {'; '.join(seen)}). Every new "
             "shape, dtype or static value traces and compiles again: give it a fixed shape, or "
-            "do not mark it static"), stacklevel=4)
+            "do not mark it static"), stacklevel=_outside_this_file())
 
     def _eviction_note(self) -> str:
         if not self.evictions:
@@ -493,6 +612,67 @@ class Jitted:
             ctx.active = False
             close_scope(state)
         return _Entry(module, out_tree, state=state)
+
+
+class _FastPaths:
+    """The fast-path caches of a jitted method for one instance that is static by identity
+    (a module), as a jitted function has its own (``Jitted.__init__``): keyed on the other
+    arguments only.  The executables read the module's variables as they are at each call
+    (``StatefulExecutable``)."""
+
+    __slots__ = ("instance", "_fast", "_probe", "_kw_probe")
+
+    def __init__(self, instance: weakref.ref) -> None:
+        # Weak, so that the caches do not keep the module alive; kept, so that its callback
+        # forgets the dispatcher when the module goes (before its id can be reused).
+        self.instance = instance
+        self._fast: dict[tuple, tuple[Callable[..., Any], TreeDef, Hashable]] = {}
+        self._probe: tuple[Callable[..., Any], TreeDef, str | None] | None = None
+        self._kw_probe: tuple | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """One shape of call (how many positional arguments, which keywords in which order),
+    for the fast path: compared by identity in its cache keys, since each is made once."""
+
+    # ``arrange(run, args, kwargs)`` calls ``run`` with the arguments in parameter order
+    # (the executable's inputs; code generated per layout, as the probes are), or returns
+    # None when ``args`` has another length.  None for positional calls: ``args`` is in order.
+    arrange: Callable[[Callable[..., Any], tuple, dict[str, Any]], Any] | None
+
+
+def _values(*values: Any) -> tuple:
+    return values
+
+
+def _make_layout(signature: inspect.Signature, static_names: frozenset[str], bound: int,
+                 count: int, names: tuple[str, ...]) -> _Layout | None:
+    """The layout of a call with ``bound`` leading arguments bound already (a module's
+    ``self``, static), then ``count`` positional ones and keywords ``names``; None when
+    it cannot take the fast path (static arguments, **kwargs, or arguments that do not
+    bind: the slow path says what is wrong)."""
+    if static_names:
+        return None
+    try:
+        arguments = signature.bind(*range(bound + count), **{n: n for n in names}).arguments
+    except TypeError:
+        return None
+    sources: list[int | str] = []  # per input, in parameter order: a position or a name
+    for name, value in arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            return None  # its dict flattens in call order: every order its own signature
+        sources.extend(value if kind is inspect.Parameter.VAR_POSITIONAL else (value,))
+    if not names:
+        return _Layout(None)  # positional arguments bind in order, *args last
+    # Bound arguments are positional, so they come first; they are not inputs.
+    values = ", ".join(f"args[{s - bound}]" if isinstance(s, int) else f"kwargs[{s!r}]"
+                       for s in sources[bound:])
+    namespace: dict[str, Any] = {}
+    exec(f"def arrange(run, args, kwargs):\n    if len(args) == {count}:\n"
+         f"        return run({values})\n", namespace)
+    return _Layout(namespace["arrange"])
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -621,6 +801,15 @@ def _output(ctx: TraceContext, index: int, leaf: Any):
                                           f"{type(leaf).__name__}",
                             "return arrays, Python scalars, and tuples/lists/dicts of them")
     return lift(ctx, leaf).inst
+
+
+def _outside_this_file() -> int:
+    """The ``stacklevel`` that points a warning issued by this function's caller at the
+    user's call: the first frame in another file."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _ir_name(name: str) -> str:

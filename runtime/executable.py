@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import math
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -161,22 +161,28 @@ class Executable:
             self._native = lambda *addresses: entry(table(*addresses)) or 0
             self._address = lambda array: array.ctypes.data
 
-    def _generate_probe(self) -> Callable[..., Any]:
+    def _generate_probe(self, holders: Sequence[Any] = (),
+                        attribute: str = "") -> Callable[..., Any]:
         """``probe(*args)``: the result, or None when an argument is not exactly an input's
-        type (then nothing ran; a result is never None).
+        type (then nothing ran; a result is never None).  The last ``len(holders)`` inputs
+        are not arguments: they are read from ``attribute`` of each holder at each call.
 
         Generated per executable, without loops over inputs and outputs, because at a few
         microseconds per call every Python operation shows (as ``dataclasses`` generates
         its methods).
         """
-        count = len(self._inputs)
+        count = len(self._inputs) - len(holders)
         outputs = [f"o{k}" for k in range(len(self._outputs))]
         names = {"empty": np.empty, "uint8": np.uint8, "native": self._native}
         lines = ["def probe(*args):", f"    if len(args) == {count}:"]
         for k, (shape, dtype) in enumerate(self._outputs):
             names[f"shape{k}"], names[f"dtype{k}"] = shape, dtype
             lines.append(f"        o{k} = empty(shape{k}, dtype{k})")
-        addresses = [f"id(args[{k}])" for k in range(count)] + [f"id({o})" for o in outputs]
+        addresses = [f"id(args[{k}])" for k in range(count)]
+        for k, holder in enumerate(holders):
+            names[f"holder{k}"] = holder
+            addresses.append(f"id(holder{k}.{attribute})")
+        addresses += [f"id({o})" for o in outputs]
         if self._workspace:
             lines.append(f"        workspace = empty({self._workspace}, uint8)")
             addresses.append("id(workspace)")
@@ -185,6 +191,14 @@ class Executable:
         lines.append("    return None")
         exec(compile("\n".join(lines), f"<jitflow probe of {count} input(s)>", "exec"), names)
         return names["probe"]
+
+    def probe_reading(self, holders: Sequence[Any], attribute: str) -> Callable[..., Any] | None:
+        """A probe (see ``probe``) whose last ``len(holders)`` inputs are the arrays found in
+        ``attribute`` of ``holders`` at each call, so callers pass only the leading inputs
+        (stateful callers: the frontend's variables); None where there is no probe."""
+        if self.probe is None or not attribute.isidentifier() or len(holders) > len(self._inputs):
+            return None
+        return self._generate_probe(tuple(holders), attribute)
 
     @property
     def llvm_ir(self) -> str:

@@ -153,6 +153,8 @@ def test_quick_run_one_worker_per_backend_with_w7_and_w9(tmp_path, monkeypatch, 
         # W7-W3 is W3's own first call, measured right after the import.
         assert got[(b, "W7-W3")]["median_s"] == got[(b, "W3")]["first_call_s"]
         assert got[(b, "W6")]["repeats"] == 7
+        for variant in ("W6kw", "W6args", "W6mod", "W6var"):  # --only W6 brings its variants
+            assert got[(b, variant)]["status"] == "ok", (b, variant)
     assert got[("jitflow", "W7-W5")]["status"] == "ok"
     assert got[("numpy", "W7-W5")]["status"] == "skip"
     # Plain Python takes seconds per call: one single call in --quick, recorded as such.
@@ -165,6 +167,7 @@ def test_quick_run_one_worker_per_backend_with_w7_and_w9(tmp_path, monkeypatch, 
     table = capsys.readouterr().out
     assert "| W9 collatz N=300000 (NumPy column: plain Python) |" in table
     assert "| W7 first call W3 |" in table
+    assert "| W6 dispatch, method reading a variable |" in table
 
 
 def test_a_worker_that_dies_or_hangs_is_reported_not_waited_for(tmp_path):

@@ -107,10 +107,14 @@ class KernelSet:
                 for inst in per_row:  # in program order: later ones may read earlier ones
                     value = elemental.value(inst, row_index)
                     elemental.leaves[inst] = (lambda v: lambda index: v)(value)
-                for inst, row_buffer in kept.items():
-                    del elemental.taps[inst]
-                    if row_buffer.stored:  # else the row pass did not need it after all
-                        elemental.leaves[inst] = row_buffer.load
+                    # A kept value is whole once the reduction computing it has run: later
+                    # reductions and the column loop load it.
+                    for kept_inst, row_buffer in kept.items():
+                        if row_buffer.stored and kept_inst in elemental.taps:
+                            del elemental.taps[kept_inst]
+                            elemental.leaves[kept_inst] = row_buffer.load
+                for inst in kept:
+                    elemental.taps.pop(inst, None)  # the row pass did not need it after all
 
             def column_loop(first: ir.Value, stop: ir.Value) -> None:
                 with for_range(b, first, stop, "col") as column:

@@ -123,6 +123,12 @@ def converted(f: Any) -> Any:
         return convert(f) if _is_user_code(f) else f
     if isinstance(f, types.MethodType):
         func = f.__func__
+        from ..jit import Jitted
+
+        jitted = getattr(func, "jitted", None)
+        if isinstance(jitted, Jitted):
+            # A jitted method bound to a module (Jitted.__get__): inlined as a Jitted is.
+            return types.MethodType(converted(jitted), f.__self__)
         if isinstance(func, types.FunctionType) and _is_user_code(func):
             new = convert(func)
             return f if new is func else types.MethodType(new, f.__self__)

@@ -46,26 +46,41 @@ def row_broadcasts(instructions: Collection[Instruction],
             if _is_row_broadcast(inst, shape) and rows.at_row(inst)]
 
 
+# Instructions computed inline for one element beyond which a value read by a row's
+# reduction and again later is kept for the row even if each is cheap: in a chain of n
+# row reductions (x = x - x.sum(-1)) each reduction's loop would otherwise recompute
+# the chain from the input, n**2 / 2 instructions to compile and to run.
+DEEP_RECOMPUTE = 4
+
+
 def row_reused_values(instructions: Collection[Instruction], loop_shape: Sequence[int],
                       per_row: Collection[Instruction]) -> list[Instruction]:
-    """Expensive loop-shaped values that a row's reduction reads (before the column loop, as
-    the ``per_row`` broadcasts are computed) and the column loop reads again at the same
-    positions, as softmax's ``exp(x - max)``: worth keeping for the row instead of computing
-    twice.  Each is read only at the current row (see ``row_broadcasts``)."""
+    """Loop-shaped values that a row's reduction reads (before the column loop, as the
+    ``per_row`` broadcasts are computed) and something else reads again at the same
+    positions, as softmax's ``exp(x - max)``: worth keeping for the row instead of
+    computing twice when expensive, or when computing one inline takes at least
+    ``DEEP_RECOMPUTE`` instructions.  Each is read only at the current row (see
+    ``row_broadcasts``).  In program order (``instructions`` is)."""
     shape = tuple(loop_shape)
     if not shape or not per_row:
         return []
     rows = _RowReads(instructions, shape)
     hoisted = set(per_row)
+    inline: dict[Instruction, int] = {}  # instructions computed per element (kept: 0)
     found = []
     for inst in instructions:
-        if (inst.opdef.cost is not Cost.EXPENSIVE or inst.opdef.has(Trait.REDUCTION) or not _same_shape_as(inst, shape)
-                or not rows.at_row(inst)):
+        if inst in hoisted or inst.opdef.cost is Cost.FREE or inst.opdef.has(Trait.REDUCTION):
+            continue  # a row value, or nothing to compute per element
+        inline[inst] = 1 + sum(inline.get(operand, 0) for operand in inst.operands)
+        if not (inst.opdef.cost is Cost.EXPENSIVE or inline[inst] >= DEEP_RECOMPUTE):
+            continue
+        if not _same_shape_as(inst, shape) or not rows.at_row(inst):
             continue
         users = rows.users(inst)
         in_row = [u for u in users if _reduces_minor(u, shape)]
         if in_row and len(in_row) < len(users) and _only_hoisted_rows(in_row, rows, shape, hoisted):
             found.append(inst)
+            inline[inst] = 0
     return found
 
 

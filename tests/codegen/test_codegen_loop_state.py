@@ -72,7 +72,7 @@ HloModule in_place
   %four = s64[] constant(4)
   ROOT %lt = pred[] compare(%i, %four), direction=LT
 }
-%body (s: (s64[], f32[4,3])) -> (s64[], f32[4,3]) {
+%body (s_b: (s64[], f32[4,3])) -> (s64[], f32[4,3]) {
   %s_b = (s64[], f32[4,3]) parameter(0)
   %i_b = s64[] get-tuple-element(%s_b), index=0
   %a_b = f32[4,3] get-tuple-element(%s_b), index=1

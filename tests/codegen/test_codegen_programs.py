@@ -574,3 +574,26 @@ def test_big_kernels_run_on_all_cores(program):
     executable = runtime.compile(module)
     assert executable.stats["threads"] == (host_threads() if host_threads() > 1 else 1)
     check_against_interpreter(module, values, rtol=1e-4)
+
+
+def test_a_chain_of_row_reductions_compiles_to_code_linear_in_its_length():
+    """x = x - x.sum(-1) * c, n times, in one kernel: each reduction's row pass once
+    recomputed the whole chain from the input (n**2 / 2 subtractions); values deep enough
+    are now kept for the row (ir.analysis.rows.DEEP_RECOMPUTE)."""
+    import jitflow  # noqa: PLC0415
+
+    def chain(n):
+        def f(x):
+            for _ in range(n):
+                x = x - x.sum(axis=-1, keepdims=True) * np.float32(0.01)
+            return x
+        return f
+
+    x = np.random.default_rng(0).standard_normal((16, 64)).astype(np.float32)
+    counts = {}
+    for n in (8, 32):
+        fn = chain(n)
+        jitted = jitflow.jit(fn)
+        np.testing.assert_allclose(jitted(x), fn(x), rtol=1e-5, atol=1e-5)
+        counts[n] = jitted.compile(x).llvm_ir.count(" fsub ")
+    assert counts[32] <= 5 * counts[8], counts  # linear: 4x; recomputing the chain: 16x

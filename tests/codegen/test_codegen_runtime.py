@@ -256,6 +256,29 @@ def test_probe_runs_exact_inputs_and_rejects_others_without_running():
     assert executable.probe() is None and executable.probe(x, x) is None
 
 
+def test_probe_reading_takes_trailing_inputs_from_holders_at_each_call():
+    """What the frontend's read-only variables use: the last inputs are not arguments but
+    an attribute of given objects, read again at every call."""
+    module = Module("sum")
+    b = module.builder("main", entry=True)
+    x, y = (b.parameter(TensorType(DType.F32, (3,)), name=n) for n in "xy")
+    b.set_root(b.add(x, y))
+    executable = runtime.compile(module)
+
+    class Holder:
+        pass
+
+    holder = Holder()
+    probe = executable.probe_reading([holder], "array")
+    x = np.arange(3, dtype=np.float32)
+    for value in (np.ones(3, np.float32), np.full(3, 7.0, np.float32)):
+        holder.array = value
+        np.testing.assert_array_equal(probe(x), x + value)
+    holder.array = np.ones(3, np.float64)  # a held array of another type: nothing runs
+    assert probe(x) is None and probe(x, x) is None
+    assert executable.probe_reading([holder], "not an attribute") is None
+
+
 def test_zero_d_and_empty_inputs_pass_the_native_check():
     scalar = runtime.compile(add_one((), DType.F64))
     assert scalar.probe(np.array(2.0)) == 3.0

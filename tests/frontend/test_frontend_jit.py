@@ -461,6 +461,74 @@ def test_fast_path_respects_the_backend_switch(monkeypatch):
     assert not used
 
 
+def _count_slow_path(monkeypatch) -> list:
+    """Records every call that binds its arguments (the slow path); cache hits do not."""
+    bound = []
+    original = jitflow.frontend.Jitted._bind
+
+    def counting(self, args, kwargs, *rest):
+        bound.append((self.__name__, len(args), tuple(kwargs)))
+        return original(self, args, kwargs, *rest)
+    monkeypatch.setattr(jitflow.frontend.Jitted, "_bind", counting)
+    return bound
+
+
+def test_keyword_and_star_args_calls_take_the_fast_path(monkeypatch):
+    @jit
+    def scaled(x, y, scale=None):
+        return x * 2 + y if scale is None else (x * 2 + y) * scale
+
+    @jit
+    def first_plus_one(*args):
+        return args[0] + 1.0
+
+    a, b = np.arange(4, dtype=np.float32), np.full(4, 3.0, np.float32)
+    bound = _count_slow_path(monkeypatch)
+    calls = [lambda: scaled(x=a, y=b), lambda: scaled(a, y=b), lambda: first_plus_one(a),
+             lambda: first_plus_one(a, b), lambda: scaled(a, b, scale=b)]
+    for call in calls:
+        first = call()
+        bound.clear()
+        assert_same(call(), first)  # the same call again: no binding
+        assert not bound, bound
+    # Alternating call shapes miss the last executable's probe but hit the fast-path
+    # cache: still no binding.
+    for _ in range(2):
+        for call in calls:
+            call()
+    assert not bound, bound
+
+
+def test_keyword_orders_and_defaults_give_one_trace_and_the_same_results():
+    @jit
+    def f(x, y, z=None):
+        return x * 2 + y if z is None else x * 2 + y - z
+
+    a, b, c = (np.arange(4, dtype=np.float32) * k for k in (1, 3, 5))
+    for _ in range(2):  # the first round traces and arms the fast paths, the second uses them
+        for got in (f(a, b), f(x=a, y=b), f(y=b, x=a), f(a, y=b)):
+            assert_same(got, a * 2 + b)
+        for got in (f(a, b, c), f(a, b, z=c), f(z=c, y=b, x=a), f(a, z=c, y=b)):
+            assert_same(got, a * 2 + b - c)
+    assert f.trace_count == 2  # with and without z, whatever the order of the keywords
+    assert_same(f(y=b[:2], x=a[:2]), a[:2] * 2 + b[:2])  # a new shape by keyword traces again
+    assert f.trace_count == 3
+
+    @jit
+    def g(x, *rest, y=None):
+        total = x + sum(rest) if rest else x
+        return total if y is None else total - y
+
+    for _ in range(2):  # a probe armed for one call shape never runs another
+        assert_same(g(a, y=b), a - b)
+        assert_same(g(a, c, y=b), a + c - b)
+        assert_same(g(a, c, c), a + 2 * c)
+        assert_same(g(a), a)
+    assert g.trace_count == 4
+    with pytest.raises(TypeError, match="multiple values"):
+        f(a, x=b)
+
+
 def test_alternating_signatures_each_run_their_own_executable():
     """The probe of the last executable rejects another signature natively; the call then
     finds its own cache entry, and nothing ever runs with the wrong executable."""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import gc
+import warnings
+
 import numpy as np
 import pytest
 
 import jitflow
+import jitflow.runtime
 from jitflow import ConcretizationError, Module, Variable, VariableError, jit
 
 BACKENDS = ("interpreter", "cpu")
@@ -29,6 +34,19 @@ def test_assign_family_updates_in_place_and_returns_the_variable():
     v.assign_add(np.array([1.0, 1.0]))
     v.assign_sub(0.5)
     np.testing.assert_array_equal(v.numpy(), [3.5, 4.5])
+
+
+def test_big_endian_values_are_stored_in_native_byte_order():
+    big = np.arange(6, dtype=">f4").reshape(2, 3)
+    v = Variable(big)
+    assert v.dtype == np.float32 and v.dtype.isnative
+    np.testing.assert_array_equal(v.numpy(), big)
+    assert Variable([1, 2], dtype=">i8").dtype == np.int64
+    np.testing.assert_array_equal(jit(lambda x: x + v)(np.ones((2, 3), np.float32)), big + 1)
+    v.assign(np.full((2, 3), 2.0, ">f4"))
+    np.testing.assert_array_equal(v.numpy(), np.full((2, 3), 2.0))
+    with pytest.raises(VariableError, match="complex64"):  # what is still refused says why
+        Variable(np.ones(2, ">c8"))
 
 
 def test_numpy_returns_a_copy():
@@ -234,6 +252,191 @@ def test_jit_on_a_module_method():
                                                         @ np.full((3, 1), 0.1), 0) * 2, rtol=1e-6)
         np.testing.assert_allclose(second(x), first(x) * 1.5, rtol=1e-6)
     assert Net.__call__.trace_count == 2  # one trace per instance, reused across calls
+
+
+def counter_class() -> type:
+    """A fresh Module class per test: jitted methods (and their caches) belong to the class."""
+    class Counter(Module):
+        def __init__(self, offset):
+            super().__init__()
+            self.offset = Variable(np.full(4, offset, np.float32), name="offset")
+            self.calls = Variable(np.float32(0), trainable=False, name="calls")
+
+        @jit
+        def plus_one(self, x):
+            return x + 1.0
+
+        @jit
+        def plus_offset(self, x, scale=None):
+            return x + self.offset if scale is None else x + self.offset * scale
+
+        @jit
+        def count(self, x):
+            self.calls.assign_add(1.0)
+            return x * self.offset
+    return Counter
+
+
+def _count_slow_path(monkeypatch) -> list:
+    """Records every call that binds its arguments (the slow path); cache hits do not."""
+    bound = []
+    original = jitflow.frontend.Jitted._bind
+
+    def counting(self, args, kwargs, *rest):
+        bound.append((self.__name__, len(args), tuple(kwargs)))
+        return original(self, args, kwargs, *rest)
+    monkeypatch.setattr(jitflow.frontend.Jitted, "_bind", counting)
+    return bound
+
+
+def test_jitted_methods_of_modules_take_the_fast_path(monkeypatch):
+    model = counter_class()(2.0)
+    x = np.arange(4, dtype=np.float32)
+    bound = _count_slow_path(monkeypatch)
+    calls = [lambda: model.plus_one(x), lambda: model.plus_offset(x),
+             lambda: model.plus_offset(x, scale=x), lambda: model.count(x)]
+    for call in calls:
+        call()
+        bound.clear()
+        call()  # the same call again: no binding
+        assert not bound, bound
+    for _ in range(2):  # alternating call shapes: the fast-path cache, still no binding
+        for call in calls:
+            call()
+    assert not bound, bound
+    type(model).plus_offset._forget_fast_paths()  # (what evicting executables from the cache does)
+    np.testing.assert_array_equal(model.plus_offset(x), x + 2)
+    assert bound == [("plus_offset", 2, ())]  # found again through the cache, by binding
+
+
+def test_a_jitted_methods_fast_paths_forget_dropped_signatures(monkeypatch):
+    import collections
+    import weakref
+
+    # The process-wide cache of executables by module text keeps only the last one here.
+    monkeypatch.setattr(jitflow.runtime, "_cache", collections.OrderedDict())
+    monkeypatch.setattr(jitflow.runtime, "_CACHE_SIZE", 1)
+
+    class Scaler(Module):
+        @jit(cache_size=2)
+        def scale(self, x):
+            return x * 2.0
+
+    model = Scaler()
+    model.scale(np.ones(1, np.float32))
+    first = weakref.ref(Scaler.scale._cache[next(iter(Scaler.scale._cache))].executables["cpu"])
+    paths = model.scale.paths  # the fast paths of this module's bound method
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jitflow.JitflowRetraceWarning)
+        for n in range(2, 6):
+            model.scale(np.ones(n, np.float32))
+            model.scale(x=np.ones(n, np.float32))
+        cache = Scaler.scale._cache
+        assert len(cache) == 2 and Scaler.scale.trace_count == 5
+        # Two fast keys per kept signature (called positionally and by keyword), none for others.
+        assert len(paths._fast) == 4 and all(key in cache for _, _, key in paths._fast.values())
+        gc.collect()
+        assert first() is None  # shape 1's executable: dropped, and no fast path keeps it
+        np.testing.assert_array_equal(model.scale(np.ones(1, np.float32)), [2.0])  # traced again
+    assert Scaler.scale.trace_count == 6
+
+
+def test_jitted_methods_see_their_modules_state_at_every_call():
+    Counter = counter_class()
+    first, second = Counter(2.0), Counter(5.0)
+    x = np.arange(4, dtype=np.float32)
+    for _ in range(2):  # each instance has its own trace and its own fast path
+        np.testing.assert_array_equal(first.plus_offset(x), x + 2)
+        np.testing.assert_array_equal(second.plus_offset(x), x + 5)
+    first.offset.assign(np.full(4, 7.0, np.float32))  # eagerly, between calls
+    np.testing.assert_array_equal(first.plus_offset(x), x + 7)
+    np.testing.assert_array_equal(first.plus_offset(scale=x, x=x), x + 7 * x)
+    for n in range(1, 4):  # assigned by one jitted method, read by another
+        np.testing.assert_array_equal(first.count(x), x * 7)
+        assert first.calls.numpy() == n
+    assert Counter.plus_offset.trace_count == 3
+    wide = np.ones((2, 4), np.float32)  # a new argument shape traces again
+    np.testing.assert_array_equal(first.plus_offset(wide), wide + 7)
+    assert Counter.plus_offset.trace_count == 4
+    with jitflow.interpreter_mode():  # the backend switch applies to methods too
+        np.testing.assert_array_equal(first.plus_offset(x), x + 7)
+    # A bound method copied with its module runs on the copy, whose state is its own.
+    twin = copy.deepcopy(first.plus_offset)
+    twin.__self__.offset.assign(np.full(4, 9.0, np.float32))
+    np.testing.assert_array_equal(twin(x), x + 9)
+    np.testing.assert_array_equal(first.plus_offset(x), x + 7)
+
+
+def test_jitted_methods_inline_into_traces_and_tapes():
+    model = counter_class()(3.0)
+    x = np.arange(4, dtype=np.float32)
+    model.plus_offset(x)  # arms the method's fast path first
+
+    @jit
+    def outer(x):
+        return model.plus_offset(x) * 2
+
+    @jit(autograph=False)
+    def outer_plain(x):
+        return model.plus_offset(x) * 2
+
+    for f in (outer, outer_plain):
+        np.testing.assert_array_equal(f(x), (x + 3) * 2)
+        assert len(f.trace(x).entry.parameters) == 2  # x, and the variable read inside
+    model.offset.assign(np.full(4, 4.0, np.float32))
+    np.testing.assert_array_equal(outer(x), (x + 4) * 2)  # a variable, not a constant
+    with jitflow.GradientTape() as tape:
+        total = model.plus_offset(x).sum()
+    np.testing.assert_array_equal(tape.gradient(total, model.offset), np.ones(4))
+
+
+def test_a_bound_jitted_method_does_not_keep_its_module_alive():
+    import gc
+    import inspect
+    import weakref
+
+    Counter = counter_class()
+    model = Counter(1.0)
+    method = model.plus_one  # bound, never called: nothing refers to the module
+    assert method.__self__ is model
+    assert str(inspect.signature(method)) == "(x)"  # as the plain method's
+    reference = weakref.ref(model)
+    del model, method
+    gc.collect()
+    assert reference() is None
+    assert not Counter.plus_one._methods
+
+
+def test_bound_jitted_methods_pickle_with_their_module(tmp_path, monkeypatch):
+    import pickle
+    import textwrap
+
+    (tmp_path / "jitted_model.py").write_text(textwrap.dedent("""
+        import numpy as np
+        import jitflow
+
+        class Model(jitflow.Module):
+            def __init__(self):
+                super().__init__()
+                self.offset = jitflow.Variable(np.ones(3, np.float32))
+
+            @jitflow.jit
+            def predict(self, x):
+                return x + self.offset
+
+            scaled = jitflow.jit(lambda self, x: x * self.offset)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import jitted_model
+
+    model = jitted_model.Model()
+    model.offset.assign(np.full(3, 2.0, np.float32))
+    x = np.arange(3, dtype=np.float32)
+    model.predict(x)  # bound and called before pickling, as a Pool.map argument would be
+    for name, expected in (("predict", x + 2), ("scaled", x * 2)):
+        copy = pickle.loads(pickle.dumps(getattr(model, name)))
+        assert copy.__self__ is not model and type(copy.__self__) is jitted_model.Model
+        np.testing.assert_array_equal(copy(x), expected)
 
 
 def test_jit_knows_containers_of_state_by_their_protocol_attribute_not_by_module():
