@@ -3,7 +3,9 @@
 A call flattens the arguments (nested tuples, lists and dicts of arrays and
 Python scalars), looks the *signature* up in the function's cache (tree
 structure, shape and dtype of every array, weak dtype of every Python scalar,
-value of every static argument) and traces on a miss.  The traced module's
+value of every static argument) and traces on a miss.  The cache keeps the
+``cache_size`` (``config.cache_size``, 64) most recently used signatures: one dropped
+traces again when it comes back, and counts as a retrace.  The traced module's
 ENTRY parameters are the array leaves, named after their argument paths
 (``x``, ``params.w``); its ROOT is the output leaf, or a tuple of them.
 
