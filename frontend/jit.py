@@ -3,7 +3,9 @@
 A call flattens the arguments (nested tuples, lists and dicts of arrays and
 Python scalars), looks the *signature* up in the function's cache (tree
 structure, shape and dtype of every array, weak dtype of every Python scalar,
-value of every static argument) and traces on a miss.  The traced module's
+value of every static argument) and traces on a miss.  The cache keeps the
+``cache_size`` (``config.cache_size``, 64) most recently used signatures: one dropped
+traces again when it comes back, and counts as a retrace.  The traced module's
 ENTRY parameters are the array leaves, named after their argument paths
 (``x``, ``params.w``); its ROOT is the output leaf, or a tuple of them.
 
@@ -24,6 +26,7 @@ verifies the IR after every pass of every jitted function (the test suite sets i
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import functools
@@ -87,6 +90,12 @@ def is_device_array(value: Any) -> bool:
 
 # Traces of one function beyond which it gets its (single) retrace warning.
 RETRACE_WARNING_THRESHOLD = 5
+# Signatures a jitted function keeps compiled by default (``config.cache_size``); past it
+# the least recently used one is dropped, and traced again if it comes back.  A function
+# that sees more shapes than this is retracing anyway (it got the warning at
+# RETRACE_WARNING_THRESHOLD); each kept signature holds its IR and executable (~80 KB for
+# a small CPU program).
+DEFAULT_CACHE_SIZE = 64
 
 
 # A backend chosen for the current thread (or task) only: ``interpreter_mode()`` sets it.
@@ -103,12 +112,23 @@ class Config:
 
     ``backend``: when set, every jitted function runs there (inside ``interpreter_mode()``
     the interpreter, for the current thread only).  ``verify_passes``: verify the IR after
-    every pass of functions jitted without ``verify=``.
+    every pass of functions jitted without ``verify=``.  ``cache_size``: how many
+    signatures a function jitted without ``cache_size=`` keeps compiled (least recently
+    used dropped first).
     """
 
     def __init__(self) -> None:
         self._backend: str | None = None
         self.verify_passes = False
+        self._cache_size = DEFAULT_CACHE_SIZE
+
+    @property
+    def cache_size(self) -> int:
+        return self._cache_size
+
+    @cache_size.setter
+    def cache_size(self, value: int) -> None:
+        self._cache_size = _check_cache_size(value, "jitflow.config.cache_size")
 
     @property
     def backend(self) -> str | None:
@@ -143,7 +163,7 @@ def interpreter_mode() -> Iterator[None]:
 def jit(fn: Callable | None = None, *, static_argnames: str | tuple[str, ...] = (),
         static_argnums: int | tuple[int, ...] = (), backend: str = "cpu",
         passes: PipelineSpec = None, verify: bool | None = None, autograph: bool = True,
-        device: str | None = None) -> Any:
+        device: str | None = None, cache_size: int | None = None) -> Any:
     """Compile ``fn`` on first call per signature; usable as ``@jit`` and ``@jit(...)``.
 
     ``passes``: the pipeline (text such as ``"simplify,cse"``, or a list of pass names
@@ -153,14 +173,17 @@ def jit(fn: Callable | None = None, *, static_argnames: str | tuple[str, ...] = 
     ``device``: ``"cpu"`` or ``"cuda"``; None infers it per call (cupy array arguments run
     on the GPU).  A CUDA function copies NumPy inputs to the device and returns cupy
     arrays (``.get()`` copies one back); mixing cupy and NumPy arrays is an error.
+    ``cache_size``: how many signatures stay compiled, the least recently used dropped
+    first (None: ``config.cache_size``, 64 unless changed).
     """
     if fn is None:
         return functools.partial(jit, static_argnames=static_argnames,
                                  static_argnums=static_argnums, backend=backend, passes=passes,
-                                 verify=verify, autograph=autograph, device=device)
+                                 verify=verify, autograph=autograph, device=device,
+                                 cache_size=cache_size)
     return Jitted(fn, static_argnames=static_argnames, static_argnums=static_argnums,
                   backend=backend, passes=passes, verify=verify, autograph=autograph,
-                  device=device)
+                  device=device, cache_size=cache_size)
 
 
 class InterpreterExecutable:
@@ -212,7 +235,8 @@ class Jitted:
     def __init__(self, fn: Callable, *, static_argnames: str | tuple[str, ...] = (),
                  static_argnums: int | tuple[int, ...] = (), backend: str = "cpu",
                  passes: PipelineSpec = None, verify: bool | None = None,
-                 autograph: bool = True, device: str | None = None) -> None:
+                 autograph: bool = True, device: str | None = None,
+                 cache_size: int | None = None) -> None:
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
         if device not in DEVICES:
@@ -227,12 +251,15 @@ class Jitted:
         self.autograph = autograph
         self._signature = inspect.signature(fn)
         self._static_names = _static_names(self._signature, fn, static_argnames, static_argnums)
-        self._cache: dict[Hashable, _Entry] = {}
+        # Least recently used first: past the size the first ones are dropped (_remember).
+        self._cache: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+        self.cache_size = None if cache_size is None else _check_cache_size(cache_size, "cache_size")
         # Cache hits for the common call shapes (arrays, and tuples/lists of them, passed
         # positionally or by keyword) skip binding and flattening: dispatch is most of a
         # small call's cost.  Static arguments other than a module's ``self`` always bind.
         self._layouts: dict[tuple[int, int, tuple[str, ...]], _Layout | None] = {}
-        self._fast: dict[tuple, tuple[Callable[..., Any], TreeDef]] = {}
+        # fast key -> (executable, output tree, cache key: touched on a hit, see _remember)
+        self._fast: dict[tuple, tuple[Callable[..., Any], TreeDef, Hashable]] = {}
         # The last fast-path executable's probe: it checks the arguments natively and runs,
         # so a repeated signature costs no key at all.  ``_kw_probe`` is the same for calls
         # with keyword arguments, tried when the keyword names come in the same order.
@@ -245,6 +272,7 @@ class Jitted:
         self._history: list[dict[str, str]] = []
         self._warned = False
         self.trace_count = 0
+        self.evictions = 0  # signatures dropped from the cache (traced again if they come back)
 
     # -- calling ----------------------------------------------------------------
 
@@ -282,7 +310,11 @@ class Jitted:
             fast_key, leaves, nested = fast
             hit = target._fast.get(fast_key)
             if hit is not None:
-                executable, out_tree = hit
+                executable, out_tree, key = hit
+                try:
+                    self._cache.move_to_end(key)  # a use: the least recently used goes first
+                except KeyError:
+                    pass  # just dropped by another thread's compile; the executable still runs
                 if not nested:  # the probe checks flat arrays only
                     self._arm_probe(target, names, layout, executable, out_tree)
                 results = executable(*leaves)
@@ -293,7 +325,7 @@ class Jitted:
         entry = self._entry(call)
         executable = self._executable(entry, call.device)
         if fast is not None:
-            target._fast[fast_key] = (executable, entry.out_tree)
+            target._fast[fast_key] = (executable, entry.out_tree, call.key)
             if not nested:
                 self._arm_probe(target, names, layout, executable, entry.out_tree)
         results = executable(*call.arrays)
@@ -474,11 +506,42 @@ class Jitted:
             verify(entry.module)
             verify_passes = config.verify_passes if self.verify is None else self.verify
             PassManager(self.passes, verify=verify_passes).run(entry.module)
-            self._cache[call.key] = entry
+            self._remember(call.key, entry)
             self.trace_count += 1
-            self._history.append(_describe_arguments(call))
+            if not self._warned:  # only the warning reads the history: it stops growing then
+                self._history.append(_describe_arguments(call))
             self._maybe_warn_retrace()
+        else:
+            try:
+                self._cache.move_to_end(call.key)  # a use: the least recently used goes first
+            except KeyError:
+                pass  # just dropped by another thread's compile
         return entry
+
+    def _remember(self, key: Hashable, entry: _Entry) -> None:
+        """Cache ``entry``, dropping the least recently used signatures past the size, with
+        the fast paths' keys that lead to them (each probe may keep the last executable it
+        ran: one, and it still matches only its own signature).  Eviction scans the fast
+        keys, a few per kept signature: it happens only beside a new trace."""
+        cache = self._cache
+        cache[key] = entry
+        limit = config.cache_size if self.cache_size is None else self.cache_size
+        if len(cache) <= limit:
+            return
+        while len(cache) > limit:
+            try:
+                cache.popitem(last=False)
+            except KeyError:  # emptied by other threads meanwhile
+                break
+            self.evictions += 1
+        # Fast keys of every signature no longer cached go, from this function's fast path
+        # and from each bound method's; also any that a thread added for a signature another
+        # thread had just dropped.  list(...) copies at once: threads may add keys meanwhile.
+        for paths in [self, *(dispatcher.paths for dispatcher in list(self._methods.values()))]:
+            fast = paths._fast
+            for fast_key, (_, _, cache_key) in list(fast.items()):
+                if cache_key not in cache:
+                    fast.pop(fast_key, None)
 
     def _executable(self, entry: _Entry, device: str = "cpu") -> Callable[..., Any]:
         backend = config.backend or self.backend
@@ -506,10 +569,18 @@ class Jitted:
         changing = max(sorted(names), key=lambda n: len({s.get(n) for s in self._history}))
         seen = [s.get(changing, "absent") for s in self._history[-3:]]
         warnings.warn(JitflowRetraceWarning(
-            f"jitted function '{self.__name__}' has been traced {self.trace_count} times; "
+            f"jitted function '{self.__name__}' has been traced {self.trace_count} times"
+            f"{self._eviction_note()}; "
             f"argument '{changing}' keeps changing (recently: {'; '.join(seen)}). Every new "
             "shape, dtype or static value traces and compiles again: give it a fixed shape, or "
             "do not mark it static"), stacklevel=_outside_this_file())
+
+    def _eviction_note(self) -> str:
+        if not self.evictions:
+            return ""
+        limit = config.cache_size if self.cache_size is None else self.cache_size
+        return (f" (it keeps the {limit} most recently used signatures compiled: "
+                f"{self.evictions} were dropped, and one that comes back is traced again)")
 
     # -- tracing ----------------------------------------------------------------
 
@@ -557,7 +628,7 @@ class _FastPaths:
         # Weak, so that the caches do not keep the module alive; kept, so that its callback
         # forgets the dispatcher when the module goes (before its id can be reused).
         self.instance = instance
-        self._fast: dict[tuple, tuple[Callable[..., Any], TreeDef]] = {}
+        self._fast: dict[tuple, tuple[Callable[..., Any], TreeDef, Hashable]] = {}
         self._probe: tuple[Callable[..., Any], TreeDef, str | None] | None = None
         self._kw_probe: tuple | None = None
 
@@ -607,6 +678,12 @@ def _make_layout(signature: inspect.Signature, static_names: frozenset[str], bou
 
 
 # -- helpers ------------------------------------------------------------------------
+
+def _check_cache_size(value: Any, what: str) -> int:
+    if type(value) is not int or value < 1:
+        raise ArgumentError(f"{what} must be a positive int (signatures kept compiled), got {value!r}")
+    return value
+
 
 def _static_names(signature: inspect.Signature, fn: Callable, names: str | tuple[str, ...],
                   numbers: int | tuple[int, ...]) -> frozenset[str]:

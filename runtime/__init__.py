@@ -63,15 +63,13 @@ def compile(module: Module, target: str = "cpu") -> Executable:
         from .cuda import compile_cuda
 
         executable = compile_cuda(module)
-        with _lock:
-            _cache[key] = executable
-        return executable
-    from ..codegen.cpu import compile_module
+    else:
+        from ..codegen.cpu import compile_module
 
-    compiled, plan, stats = compile_module(module, ARRAY_LAYOUT)
-    stats["compile_total_s"] = time.perf_counter() - start
-    executable = Executable(compiled, plan, stats)
-    with _lock:
+        compiled, plan, stats = compile_module(module, ARRAY_LAYOUT)
+        stats["compile_total_s"] = time.perf_counter() - start
+        executable = Executable(compiled, plan, stats)
+    with _lock:  # bounded for both targets
         _cache[key] = executable
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)

@@ -7,8 +7,10 @@
   (``result.get().view(ml_dtypes.bfloat16)``); NumPy bf16 inputs are accepted.
 * **Caches.** A module's translation unit compiles once per process (in memory, by
   source hash and GPU architecture) and once per machine (a cubin on disk under
-  ``JITFLOW_CACHE_DIR`` or the user cache folder, written atomically; an unreadable
-  entry is rebuilt, never trusted).  Launches reuse the loaded kernels.
+  ``JITFLOW_CACHE_DIR`` or the user cache folder, written atomically, with a checksum
+  over its key and its bytes: an unreadable, corrupt or misplaced entry is rebuilt, never
+  trusted; a folder that cannot be written leaves the cubins in memory, with one
+  warning).  Launches reuse the loaded kernels.
 * **Launch configuration** comes from the device: elementwise kernels get enough
   blocks to fill every multiprocessor a few times over (grid-stride loops cover the
   rest), row kernels one block per row.
@@ -18,12 +20,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +101,7 @@ class KernelCache:
                 return module
         path = cache_dir() / f"{digest[:32]}-{arch}.cubin"
         module = None
-        if _intact(path):
+        if read_cubin(path, digest) is not None:
             try:
                 module = cupy.RawModule(path=str(path))
                 if probe is not None:
@@ -108,29 +112,70 @@ class KernelCache:
         if module is None:
             cubin = compile_cubin(source, arch)
             self.compiles += 1
-            _atomic_write(path, cubin)
-            _atomic_write(path.with_suffix(".sha256"), hashlib.sha256(cubin).hexdigest().encode())
-            module = cupy.RawModule(path=str(path))
+            if write_cubin(path, digest, cubin):
+                module = cupy.RawModule(path=str(path))
+            else:  # kept in this process only
+                module = cupy.cuda.function.Module()
+                module.load(cubin)
         with self._lock:
             self._loaded[key] = module
         return module
 
 
-def _intact(path: Path) -> bool:
-    """A cached cubin whose bytes match the checksum written after it (else: rebuild)."""
+def _checksum(key: str, cubin: bytes) -> str:
+    """What the ``.sha256`` file beside a cubin holds: a hash over the entry's key and its
+    bytes, so that an entry copied or renamed to another key's place does not verify
+    (programs share kernel names such as ``jf_k0_...``: loading one would not catch it)."""
+    return hashlib.sha256(key.encode() + b"\0" + cubin).hexdigest()
+
+
+def read_cubin(path: Path, key: str) -> bytes | None:
+    """The cubin cached at ``path`` for ``key`` (the full digest of source, architecture
+    and version), or None when it is missing, unreadable, or not verified by the checksum
+    written after it: then it is rebuilt."""
     try:
         expected = path.with_suffix(".sha256").read_text().strip()
-        return hashlib.sha256(path.read_bytes()).hexdigest() == expected
-    except OSError:
+        cubin = path.read_bytes()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return cubin if _checksum(key, cubin) == expected else None
+
+
+_unwritable_warned = False
+_warn_lock = threading.Lock()
+
+
+def write_cubin(path: Path, key: str, cubin: bytes) -> bool:
+    """Cache ``cubin`` for ``key`` at ``path``, then its checksum; False when the folder
+    cannot be written (read-only, full, not ours): the first time in a process that says
+    so in a warning, and compiling goes on with the cubin in memory."""
+    global _unwritable_warned
+    try:
+        _atomic_write(path, cubin)
+        _atomic_write(path.with_suffix(".sha256"), _checksum(key, cubin).encode())
+        return True
+    except OSError as error:
+        with _warn_lock:
+            first, _unwritable_warned = not _unwritable_warned, True
+        if first:
+            warnings.warn(f"jitflow cannot write its CUDA kernel cache in {path.parent} ({error}); "
+                          "compiled kernels stay in memory for this process only. Set "
+                          "JITFLOW_CACHE_DIR to a writable folder to keep them between runs",
+                          RuntimeWarning, stacklevel=2)
         return False
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(data)
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)  # no half-written files left behind
+        raise
 
 
 KERNELS = KernelCache()

@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -108,28 +109,51 @@ _POOL: list = []
 
 @dataclass
 class Compiled:
-    """A finalized machine-code library and how it was made."""
+    """Finalized machine code, and the LLVM IR it was made from.
 
-    engine: llvm.ExecutionEngine
-    module: llvm.ModuleRef
+    An executable keeps its code and nothing of the compiler: its engines hold object
+    code only (see ``_load``), and the IR text is kept compressed, ~1 KB for a small
+    program.  The optimized IR and the assembly are made again from that text when
+    asked for (``jitflow dump``, tests): the same pipeline on the same text for the same
+    machine gives the same result, and a cache of thousands of programs does not pay
+    for listings nobody reads.
+    """
+
+    engines: tuple                # the execution engines (or split halves) holding the code
     entry_address: int | None     # jf_entry(i8** buffers), when it is the way in
     objects_address: int | None   # jf_entry_objects(PyArrayObject*...), otherwise
-    llvm_ir: str
+    sources: tuple[bytes, ...]    # zlib-compressed LLVM IR: the module, or its main and far halves
+    small: bool                   # optimized with the small-program pipeline
     times: dict[str, float] = field(default_factory=dict)
-    parts: tuple = ()             # both halves of a split module (see shards.py), kept alive
 
-    @functools.cached_property
+    @property
+    def llvm_ir(self) -> str:
+        """The LLVM IR as generated, before optimization."""
+        return self._listing([zlib.decompress(source).decode() for source in self.sources])
+
+    @property
     def llvm_ir_optimized(self) -> str:
-        if not self.parts:
-            return str(self.module)
-        main, far = self.parts
-        return shards.both_halves(str(main.module), str(far.module))
+        with _llvm_options():
+            return self._listing([str(module) for module in self._optimized()])
 
-    @functools.cached_property
+    @property
     def asm(self) -> str:
-        modules = [part.module for part in self.parts] or [self.module]
         with _llvm_options():  # code generation as it ran
-            return "\n".join(target_machine().emit_assembly(llvm.parse_assembly(str(m))) for m in modules)
+            return "\n".join(target_machine().emit_assembly(module) for module in self._optimized())
+
+    def _optimized(self) -> list[llvm.ModuleRef]:
+        modules = []
+        for source in self.sources:
+            module = llvm.parse_assembly(zlib.decompress(source).decode())
+            module.triple = target_machine().triple
+            module.data_layout = str(target_machine().target_data)
+            _optimize(module, self.small)
+            modules.append(module)
+        return modules
+
+    @staticmethod
+    def _listing(texts: list[str]) -> str:
+        return texts[0] if len(texts) == 1 else shards.both_halves(*texts)
 
 
 # Programs whose largest kernel does less work than this gain nothing measurable from
@@ -169,7 +193,7 @@ def _unlocked_calls() -> dict:
     the lock through its raw ctypes functions (which release the GIL).  Empty where
     llvmlite's internals differ: then the halves compile one after the other."""
     calls = {}
-    for name in ("LLVMPY_RunNewModulePassManager", "LLVMPY_FinalizeObject"):
+    for name in ("LLVMPY_RunNewModulePassManager", "LLVMPY_TargetMachineEmitToMemory"):
         raw = getattr(getattr(llvm.ffi.lib, name, None), "_cfn", None)
         if raw is None:
             return {}
@@ -186,8 +210,8 @@ class _Part:
     the context last.  The context is owned here, not by its wrapper, so that the garbage
     collector, finalizing an executable's objects in any order, cannot free it first."""
 
-    def __init__(self, context: llvm.ContextRef, module: llvm.ModuleRef, engine: llvm.ExecutionEngine) -> None:
-        self.module, self.engine = module, engine
+    def __init__(self, context: llvm.ContextRef, engine: llvm.ExecutionEngine) -> None:
+        self.engine = engine
         self._context = context._ptr
 
     def __del__(self) -> None:
@@ -262,17 +286,18 @@ def compile_ir(text: str, entry: str, objects_entry: str | None, largest_work: i
     """
     register_system_symbols()
     small = largest_work < SMALL_PROGRAM_WORK
-    parts: tuple = ()
     times: dict[str, float] = {}
     with _llvm_options():
         if split is None:
-            module, engine = _compile(text, small, times)
+            engines: tuple = (_compile(text, small, times),)
+            sources = (text,)
         else:
-            parts, times = _compile_split(split, small)
-            module, engine = parts[0].module, parts[0].engine
-    address = engine.get_function_address(objects_entry or entry)
-    return Compiled(engine, module, None if objects_entry else address, address if objects_entry else None,
-                    text, times, parts)
+            engines, times = _compile_split(split, small)
+            sources = (split.main, split.far)
+    main = engines[0] if split is None else engines[0].engine
+    address = main.get_function_address(objects_entry or entry)
+    return Compiled(engines, None if objects_entry else address, address if objects_entry else None,
+                    tuple(zlib.compress(source.encode(), 1) for source in sources), small, times)
 
 
 def _compile_split(split: Split, small: bool) -> tuple[tuple[_Part, _Part], dict[str, float]]:
@@ -300,17 +325,17 @@ def _compile_part(text: str, small: bool, result: dict) -> None:
         context = llvm.create_context()
         context._owned = True  # see _Part; a half that fails leaves its context behind
         result["times"] = {}
-        module, engine = _compile(text, small, result["times"], context)
-        result["part"] = _Part(context, module, engine)
+        engine = _compile(text, small, result["times"], context)
+        result["part"] = _Part(context, engine)
     except BaseException as error:  # noqa: BLE001 - re-raised on the calling thread
         result["error"] = error
 
 
 def _compile(text: str, small: bool, times: dict[str, float],
-             context: llvm.ContextRef | None = None) -> tuple[llvm.ModuleRef, llvm.ExecutionEngine]:
-    """The module parsed from ``text``, and its finalized engine.  In a context of its own
-    (half of a split module) it has its own target machines, and its long LLVM calls do
-    not wait for llvmlite's lock (see ``_unlocked_calls``)."""
+             context: llvm.ContextRef | None = None) -> llvm.ExecutionEngine:
+    """The finalized engine running ``text``.  In a context of its own (half of a split
+    module) it has its own target machine, and its long LLVM calls do not wait for
+    llvmlite's lock (see ``_unlocked_calls``)."""
     start = time.perf_counter()
     try:
         module = llvm.parse_assembly(text, context=context)  # None: the global context
@@ -327,10 +352,36 @@ def _compile(text: str, small: bool, times: dict[str, float],
     times["llvm_optimize_s"] = time.perf_counter() - start
     _check_externals(module)
     start = time.perf_counter()
-    engine = llvm.create_mcjit_compiler(module, new_target_machine())
-    if unlocked:
-        _UNLOCKED["LLVMPY_FinalizeObject"](engine)
-    else:
-        engine.finalize_object()
+    engine = _load(_emit_object(module, machine, unlocked), context)
+    module.close()  # the engine holds object code only
     times["llvm_codegen_s"] = time.perf_counter() - start
-    return module, engine
+    return engine
+
+
+def _emit_object(module: llvm.ModuleRef, machine: llvm.TargetMachine, unlocked: bool) -> bytes:
+    """``module``'s object code, made by ``machine``."""
+    if not unlocked:
+        return machine.emit_object(module)
+    lib = llvm.ffi.lib
+    with llvm.ffi.OutputString() as error:
+        buffer = _UNLOCKED["LLVMPY_TargetMachineEmitToMemory"](machine, module, 1, error)
+        if not buffer:
+            raise CodegenError(f"internal error: LLVM code generation failed: {error}")
+    try:
+        return ctypes.string_at(lib.LLVMPY_GetBufferStart(buffer), lib.LLVMPY_GetBufferSize(buffer))
+    finally:
+        lib.LLVMPY_DisposeMemoryBuffer(buffer)
+
+
+def _load(code: bytes, context: llvm.ContextRef | None) -> llvm.ExecutionEngine:
+    """An engine holding ``code``, relocated and ready to run.
+
+    Code generation is done beforehand by the shared target machine, not by the engine:
+    the first function a target machine compiles builds its subtarget tables (~0.7 MB
+    for x86-64 with AVX-512), and an engine owns a target machine of its own for as long
+    as its code lives, so an engine that generated its own code cost ~0.8 MB per program
+    and one that only loads object code ~50 KB.  The engine's module is empty."""
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly("", context=context), new_target_machine())
+    engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+    engine.finalize_object()
+    return engine

@@ -143,6 +143,25 @@ def test_introspection_and_stats():
     assert stats["kernel_count"] >= 1 and stats["output_bytes"] == 1023 * 4
 
 
+def test_an_executable_keeps_machine_code_not_the_compiler():
+    """Once finalized, an executable holds no LLVM module and no IR listing in plain text
+    (a jitted function may keep thousands of them); asked for, the listings are made
+    again, as they were."""
+    import llvmlite.binding as llvm
+
+    executable = runtime.compile(add_one((1021,)))
+    compiled = executable._compiled
+    kept = list(vars(compiled).values())
+    kept += [getattr(engine, "module", None) for engine in compiled.engines]
+    assert not any(isinstance(value, llvm.ModuleRef) for value in kept)
+    assert not any(isinstance(value, str) and "define" in value for value in kept)
+    assert not any(isinstance(value, str) and "define" in value for value in vars(executable).values())
+    filecheck(executable.llvm_ir, ADD_ONE_LLVM.replace("1023", "1021"))
+    filecheck(executable.llvm_ir_optimized, ADD_ONE_OPTIMIZED)
+    filecheck(executable.asm, ADD_ONE_ASM)
+    assert (executable(np.zeros(1021, np.float32)) == 1).all()
+
+
 def test_cache_ignores_module_names():
     first = runtime.compile(add_one((2, 3)))
     module = add_one((2, 3))

@@ -10,6 +10,9 @@ one realistic translation unit is compiled fully optimized.
 from __future__ import annotations
 
 import re
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -202,3 +205,111 @@ def test_device_cuda_without_a_gpu_is_a_clear_error():
 def test_unknown_device_is_rejected():
     with pytest.raises(BackendError, match="unknown device 'tpu'"):
         jitflow.jit(lambda x: x, device="tpu")
+
+
+# -- the kernel cache on disk, without a GPU: cupy and the compiler are stand-ins ----------------
+
+class _StandInModule:
+    """A loaded cubin as far as the cache can tell: it has the kernels named in its bytes."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.cubin = None if path is None else Path(path).read_bytes()
+
+    def load(self, cubin: bytes) -> None:  # cupy.cuda.function.Module: from memory
+        self.cubin = cubin
+
+    def get_function(self, name: str) -> str:
+        if name.encode() not in self.cubin:
+            raise RuntimeError(f"no kernel {name}")
+        return name
+
+
+class _StandInCupy:
+    RawModule = _StandInModule
+    cuda = SimpleNamespace(function=SimpleNamespace(Module=_StandInModule))
+
+
+@pytest.fixture
+def kernel_cache(tmp_path, monkeypatch):
+    """runtime.cuda with a stand-in cupy and compiler (a cubin is its source's bytes), its
+    disk cache under tmp_path, and the once-per-process warning not given yet."""
+    from jitflow.runtime import cuda as cuda_runtime
+
+    monkeypatch.setattr(cuda_runtime, "require_cupy", lambda: _StandInCupy)
+    monkeypatch.setattr(cuda_runtime, "compile_cubin", lambda source, arch: f"cubin of {source}".encode())
+    monkeypatch.setattr(cuda_runtime, "_unwritable_warned", False, raising=False)
+    monkeypatch.setenv("JITFLOW_CACHE_DIR", str(tmp_path))
+    return cuda_runtime
+
+
+# Two programs whose first kernels share a name, as generated programs' jf_k0_... do.
+SOURCE_A = "__global__ void jf_k0(float* x) { x[0] = 1; }"
+SOURCE_B = "__global__ void jf_k0(float* x) { x[0] = 2; }"
+
+
+def test_disk_cache_rejects_an_entry_moved_to_another_key(kernel_cache, tmp_path):
+    first = kernel_cache.KernelCache()
+    first.load(SOURCE_A, "sm_90", "jf_k0")
+    first.load(SOURCE_B, "sm_90", "jf_k0")
+    assert first.compiles == 2
+    entries = {suffix: sorted((tmp_path / "cuda").glob(f"*{suffix}")) for suffix in (".cubin", ".sha256")}
+    assert all(len(files) == 2 for files in entries.values())
+    second = kernel_cache.KernelCache()  # another process: finds both on disk
+    assert second.load(SOURCE_A, "sm_90", "jf_k0").cubin == f"cubin of {SOURCE_A}".encode()
+    assert (second.disk_hits, second.compiles) == (1, 0)
+    # A's entry (cubin and checksum) copied over B's: the probe kernel is in it, but it is not B.
+    a_cubin = next(p for p in entries[".cubin"] if b"x[0] = 1" in p.read_bytes())
+    b_cubin = next(p for p in entries[".cubin"] if p != a_cubin)
+    for suffix in (".cubin", ".sha256"):
+        b_cubin.with_suffix(suffix).write_bytes(a_cubin.with_suffix(suffix).read_bytes())
+    third = kernel_cache.KernelCache()
+    assert third.load(SOURCE_B, "sm_90", "jf_k0").cubin == f"cubin of {SOURCE_B}".encode()
+    assert (third.disk_hits, third.compiles) == (0, 1)  # rebuilt, and written back
+    fourth = kernel_cache.KernelCache()
+    fourth.load(SOURCE_B, "sm_90", "jf_k0")
+    assert (fourth.disk_hits, fourth.compiles) == (1, 0)
+
+
+def test_cubin_checksum_covers_key_and_bytes(tmp_path):
+    from jitflow.runtime.cuda import read_cubin, write_cubin
+
+    path = tmp_path / "entry.cubin"
+    assert write_cubin(path, "key-1", b"\x7fELF code")
+    assert read_cubin(path, "key-1") == b"\x7fELF code"
+    assert read_cubin(path, "key-2") is None  # the same bytes under another key
+    path.write_bytes(b"\x7fELF codf")
+    assert read_cubin(path, "key-1") is None  # corrupt
+    path.with_suffix(".sha256").unlink()
+    assert read_cubin(path, "key-1") is None  # no checksum: never trusted
+    assert read_cubin(tmp_path / "missing.cubin", "key-1") is None
+
+
+def test_unwritable_cache_folder_keeps_kernels_in_memory_and_warns_once(kernel_cache, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")  # even root cannot write under it
+    monkeypatch.setenv("JITFLOW_CACHE_DIR", str(blocker))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cache = kernel_cache.KernelCache()
+        module = cache.load(SOURCE_A, "sm_90", "jf_k0")
+        assert module.cubin == f"cubin of {SOURCE_A}".encode() and module.get_function("jf_k0")
+        assert cache.load(SOURCE_A, "sm_90", "jf_k0") is module  # cached in memory
+        kernel_cache.KernelCache().load(SOURCE_B, "sm_90", "jf_k0")
+    unwritable = [w for w in caught if "cannot write its CUDA kernel cache" in str(w.message)]
+    assert len(unwritable) == 1 and issubclass(unwritable[0].category, RuntimeWarning)
+    assert "JITFLOW_CACHE_DIR" in str(unwritable[0].message)
+    assert blocker.read_text().startswith("a file")  # untouched, no stray temporaries
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
+
+
+def test_runtime_cache_is_bounded_for_cuda_too(monkeypatch):
+    import collections
+
+    from jitflow.runtime import cuda as cuda_runtime
+
+    monkeypatch.setattr(jitflow.runtime, "_cache", collections.OrderedDict())
+    monkeypatch.setattr(jitflow.runtime, "_CACHE_SIZE", 2)
+    monkeypatch.setattr(cuda_runtime, "compile_cuda", lambda module: object())
+    for n in range(1, 5):
+        jitflow.runtime.compile(jitflow.jit(lambda x: x + 1).lower(np.ones(n, np.float32)), "cuda")
+    assert len(jitflow.runtime._cache) == 2

@@ -162,6 +162,80 @@ def test_no_warning_below_the_threshold():
             f(np.ones(n))
 
 
+def test_cache_keeps_the_most_recently_used_signatures():
+    """A function that meets ever new shapes keeps ``cache_size`` of them compiled, drops
+    the least recently used, warns about retracing once, and compiles a dropped signature
+    again (correctly) when it comes back."""
+    @jit(cache_size=4)
+    def f(x):
+        return x * 2 + 1
+
+    def ones(n):
+        return np.ones(n, np.float32)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in range(1, 9):  # 4 more signatures than the cache keeps
+            f(ones(n))
+        assert len(f._cache) == 4 and f.evictions == 4 and f.trace_count == 8
+        assert len(f._fast) == 4  # the fast path forgets the dropped ones too
+        f(ones(5))  # a hit (fast path): 5 is now the most recently used, 6 the least
+        f(ones(9))
+        assert f.trace_count == 9
+        f(ones(5))
+        assert f.trace_count == 9  # still compiled
+        assert_same(f(ones(6)), ones(6) * 3)  # dropped by 9, traced and compiled again
+        assert_same(f(ones(1)), ones(1) * 3)
+        assert f.trace_count == 11 and len(f._cache) == 4
+    retraces = [w for w in caught if issubclass(w.category, JitflowRetraceWarning)]
+    assert len(retraces) == 1
+
+
+def test_a_dropped_signature_frees_its_executable():
+    import weakref
+
+    @jit(backend="interpreter", cache_size=2)
+    def f(x):
+        return x + 1
+
+    f(np.ones(1))
+    first = weakref.ref(f._cache[next(iter(f._cache))].executables["interpreter"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", JitflowRetraceWarning)
+        for n in range(2, 5):
+            f(np.ones(n))
+    assert first() is None  # no fast-path key or history keeps it alive
+
+
+def test_cache_size_from_config_and_checked(monkeypatch):
+    monkeypatch.setattr(config, "_cache_size", 3)
+
+    @jit(backend="interpreter")
+    def f(x):
+        return x - 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", JitflowRetraceWarning)
+        for n in range(1, 7):
+            f(np.ones(n))
+    assert len(f._cache) == 3 and f.evictions == 3
+    with pytest.raises(jitflow.ArgumentError, match="cache_size must be a positive int"):
+        jit(lambda x: x, cache_size=0)
+    with pytest.raises(jitflow.ArgumentError, match="config.cache_size must be a positive int"):
+        config.cache_size = "64"
+
+
+def test_retrace_warning_says_signatures_were_dropped():
+    @jit(backend="interpreter", cache_size=2)
+    def f(x):
+        return x * 3
+
+    with pytest.warns(JitflowRetraceWarning, match="2 most recently used"):
+        for n in [1, 2, 3, 1, 2, 3]:  # three shapes, two kept: every call traces
+            f(np.ones(n))
+    assert f.trace_count == 6
+
+
 def test_trace_lower_compile():
     @jit(backend="interpreter")
     def f(x, y):

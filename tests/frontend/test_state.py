@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import gc
+import warnings
 
 import numpy as np
 import pytest
 
 import jitflow
+import jitflow.runtime
 from jitflow import ConcretizationError, Module, Variable, VariableError, jit
 
 BACKENDS = ("interpreter", "cpu")
@@ -304,6 +307,38 @@ def test_jitted_methods_of_modules_take_the_fast_path(monkeypatch):
     type(model).plus_offset._forget_fast_paths()  # (what evicting executables from the cache does)
     np.testing.assert_array_equal(model.plus_offset(x), x + 2)
     assert bound == [("plus_offset", 2, ())]  # found again through the cache, by binding
+
+
+def test_a_jitted_methods_fast_paths_forget_dropped_signatures(monkeypatch):
+    import collections
+    import weakref
+
+    # The process-wide cache of executables by module text keeps only the last one here.
+    monkeypatch.setattr(jitflow.runtime, "_cache", collections.OrderedDict())
+    monkeypatch.setattr(jitflow.runtime, "_CACHE_SIZE", 1)
+
+    class Scaler(Module):
+        @jit(cache_size=2)
+        def scale(self, x):
+            return x * 2.0
+
+    model = Scaler()
+    model.scale(np.ones(1, np.float32))
+    first = weakref.ref(Scaler.scale._cache[next(iter(Scaler.scale._cache))].executables["cpu"])
+    paths = model.scale.paths  # the fast paths of this module's bound method
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jitflow.JitflowRetraceWarning)
+        for n in range(2, 6):
+            model.scale(np.ones(n, np.float32))
+            model.scale(x=np.ones(n, np.float32))
+        cache = Scaler.scale._cache
+        assert len(cache) == 2 and Scaler.scale.trace_count == 5
+        # Two fast keys per kept signature (called positionally and by keyword), none for others.
+        assert len(paths._fast) == 4 and all(key in cache for _, _, key in paths._fast.values())
+        gc.collect()
+        assert first() is None  # shape 1's executable: dropped, and no fast path keeps it
+        np.testing.assert_array_equal(model.scale(np.ones(1, np.float32)), [2.0])  # traced again
+    assert Scaler.scale.trace_count == 6
 
 
 def test_jitted_methods_see_their_modules_state_at_every_call():

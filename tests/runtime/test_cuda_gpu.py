@@ -214,3 +214,22 @@ def test_disk_cache_is_used_and_corrupt_entries_rebuilt(tmp_path, monkeypatch):
     assert third.compiles == 1
     np.testing.assert_allclose(jitflow.jit(lambda x: np.sin(x) * 3.0, device="cuda")(
         np.ones(10, np.float32)).get(), np.sin(np.ones(10)) * 3.0, rtol=1e-6)
+
+
+def test_unwritable_disk_cache_runs_from_memory(tmp_path, monkeypatch):
+    import warnings
+
+    from jitflow.runtime import cuda as cuda_runtime
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("JITFLOW_CACHE_DIR", str(blocker))
+    monkeypatch.setattr(cuda_runtime, "_unwritable_warned", False)
+    monkeypatch.setattr(cuda_runtime, "KERNELS", cuda_runtime.KernelCache())
+    monkeypatch.setattr(jitflow.runtime, "_cache", type(jitflow.runtime._cache)())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = jitflow.jit(lambda x: np.cos(x) * 5.0, device="cuda")
+        np.testing.assert_allclose(f(np.ones(10, np.float32)).get(), np.cos(np.ones(10)) * 5.0, rtol=1e-6)
+    assert cuda_runtime.KERNELS.compiles == 1
+    assert sum("cannot write its CUDA kernel cache" in str(w.message) for w in caught) == 1
