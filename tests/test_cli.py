@@ -17,6 +17,8 @@ from jitflow import cli
 from jitflow.passes import Pass, registry
 from jitflow.ir import DType, parse_module, print_module
 
+from hostile_input import call_chain, write_npy_header
+
 EXAMPLES_DIR = files("jitflow") / "examples"
 EXAMPLES = sorted(entry.name for entry in EXAMPLES_DIR.iterdir() if entry.name.endswith(".hlo"))
 
@@ -381,16 +383,6 @@ def test_dump_errors(user_file, capsys, argv, fragments):
 
 # -- hostile input (issue 16, defect 7) --------------------------------------
 
-def write_npy_header(path: Path, header: str) -> str:
-    """A version 1.0 .npy file with this header dictionary text and 16 bytes of data."""
-    encoded = header.encode("latin1")
-    padding = 64 - (10 + len(encoded) + 1) % 64
-    length = len(encoded) + padding + 1
-    path.write_bytes(b"\x93NUMPY\x01\x00" + length.to_bytes(2, "little") + encoded
-                     + b" " * padding + b"\n" + bytes(16))
-    return str(path)
-
-
 @pytest.mark.parametrize("header, fragments", [
     # 3.64 TiB claimed: refused from the header, before any allocation.
     ("{'descr': '<f4', 'fortran_order': False, 'shape': (9999999, 99999), }",
@@ -430,8 +422,6 @@ def test_run_and_opt_refuse_shapes_no_offset_can_address(tmp_path):
 
 
 def test_deep_call_chains_fail_cleanly_with_passes(tmp_path):
-    from tests.ir.test_parser_limits import call_chain  # noqa: PLC0415 (a helper shared by two test files)
-
     module = tmp_path / "chain.hlo"
     module.write_text(call_chain(1100))
     for args in (["opt", "--passes", "simplify"], ["run", "--input", "x=" + save(tmp_path, "x.npy", np.float32(1))]):

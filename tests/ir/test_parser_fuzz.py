@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from jitflow.errors import JitflowError, ParseError
 from jitflow.ir import parse_module, print_module, verify
 
+from hostile_input import call_chain, write_npy_header
+
 SEEDS = [p.read_text() for p in (importlib.resources.files("jitflow") / "examples").glob("*.hlo")]
 ALPHABET = "%{}()[],=:-_.x0123456789 \nabcdefpsu ROOTENTRY\"/*"
 
@@ -68,7 +70,6 @@ def hostile_texts(draw: st.DrawFn) -> str:
         type_ = f"f32[{','.join(['1'] * depth)}]"
         return _entry(f"ROOT %c = {type_} constant({'{' * opened}1{'}' * depth})", result=type_)
     if kind == "calls":
-        from tests.ir.test_parser_limits import call_chain  # noqa: PLC0415
         return call_chain(min(depth, 300))
     if kind == "token":
         size = draw(st.sampled_from([2**16, 2**20 - 64, 2**20 + 1, 3 * 2**20]))
@@ -113,7 +114,6 @@ NPY_HEADER = "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 8), }"
 @given(st.data())
 def test_hostile_npy_headers_get_one_clean_line(tmp_path, capsys, data):
     from jitflow import cli  # noqa: PLC0415
-    from tests.test_cli import example, write_npy_header  # noqa: PLC0415
 
     header = NPY_HEADER
     for _ in range(data.draw(st.integers(1, 3))):
@@ -124,7 +124,7 @@ def test_hostile_npy_headers_get_one_clean_line(tmp_path, capsys, data):
         cut = data.draw(st.integers(0, 4))
         header = header[:position] + insert + header[position + cut:]
     path = write_npy_header(tmp_path / "h.npy", header)
-    code = cli.main(["run", example("softmax.hlo"), "--input", f"x={path}"])
+    code = cli.main(["run", str(importlib.resources.files("jitflow") / "examples" / "softmax.hlo"), "--input", f"x={path}"])
     err = capsys.readouterr().err
     assert code in (0, 2), err
     if code == 2:

@@ -15,6 +15,8 @@ from jitflow.ir import parser as parser_module
 from jitflow.ir.interpreter import evaluate
 from jitflow.passes import DEFAULT_PIPELINE, PassManager
 
+from hostile_input import call_chain
+
 HEADER = "HloModule m\n\n"
 
 
@@ -24,19 +26,6 @@ def entry(body: str, signature: str = "()", result: str = "f32[]") -> str:
 
 def nested_tuple_type(depth: int) -> str:
     return "(" * depth + "f32[]" + ")" * depth
-
-
-def call_chain(depth: int) -> str:
-    """ENTRY calls c0, which calls c1, ... c{depth-1}, which negates its argument."""
-    computations = []
-    for i in reversed(range(depth)):
-        last = i + 1 == depth
-        root = f"negate(%x{i})" if last else f"call(%x{i}), to_apply=%c{i + 1}"
-        computations.append(f"%c{i} (x{i}: f32[]) -> f32[] {{\n  %x{i} = f32[] parameter(0)\n"
-                            f"  ROOT %r{i} = f32[] {root}\n}}\n")
-    return HEADER + "\n".join(computations) + (
-        "\nENTRY %main (x: f32[]) -> f32[] {\n  %x = f32[] parameter(0)\n"
-        "  ROOT %r = f32[] call(%x), to_apply=%c0\n}\n")
 
 
 def parse_error(text: str) -> ParseError:
