@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+import jitflow
 from jitflow import JitflowError, jit
 from jitflow.frontend.trace.pytree import flatten
 
@@ -59,3 +60,15 @@ def check_or_raise(fn: Callable, *args: Any, **kwargs: Any) -> None:
             assert isinstance(caught.value, JitflowError), caught.value
             return
     check(fn, *args, **kwargs)
+
+
+def count_slow_path(monkeypatch) -> list:
+    """Records every jit call that binds its arguments (the slow path); cache hits do not."""
+    bound = []
+    original = jitflow.frontend.Jitted._bind
+
+    def counting(self, args, kwargs, *rest):
+        bound.append((self.__name__, len(args), tuple(kwargs)))
+        return original(self, args, kwargs, *rest)
+    monkeypatch.setattr(jitflow.frontend.Jitted, "_bind", counting)
+    return bound

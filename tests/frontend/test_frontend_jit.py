@@ -19,7 +19,7 @@ import jitflow.runtime
 from jitflow import JitflowRetraceWarning, config, interpreter_mode, jit
 from jitflow.ir import Module, print_module, verify
 
-from frontend_util import assert_same
+from frontend_util import assert_same, count_slow_path
 
 X = np.arange(12, dtype=np.float32).reshape(3, 4)
 Point = namedtuple("Point", ["x", "y"])
@@ -461,18 +461,6 @@ def test_fast_path_respects_the_backend_switch(monkeypatch):
     assert not used
 
 
-def _count_slow_path(monkeypatch) -> list:
-    """Records every call that binds its arguments (the slow path); cache hits do not."""
-    bound = []
-    original = jitflow.frontend.Jitted._bind
-
-    def counting(self, args, kwargs, *rest):
-        bound.append((self.__name__, len(args), tuple(kwargs)))
-        return original(self, args, kwargs, *rest)
-    monkeypatch.setattr(jitflow.frontend.Jitted, "_bind", counting)
-    return bound
-
-
 def test_keyword_and_star_args_calls_take_the_fast_path(monkeypatch):
     @jit
     def scaled(x, y, scale=None):
@@ -483,7 +471,7 @@ def test_keyword_and_star_args_calls_take_the_fast_path(monkeypatch):
         return args[0] + 1.0
 
     a, b = np.arange(4, dtype=np.float32), np.full(4, 3.0, np.float32)
-    bound = _count_slow_path(monkeypatch)
+    bound = count_slow_path(monkeypatch)
     calls = [lambda: scaled(x=a, y=b), lambda: scaled(a, y=b), lambda: first_plus_one(a),
              lambda: first_plus_one(a, b), lambda: scaled(a, b, scale=b)]
     for call in calls:

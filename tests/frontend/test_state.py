@@ -13,6 +13,8 @@ import jitflow
 import jitflow.runtime
 from jitflow import ConcretizationError, Module, Variable, VariableError, jit
 
+from frontend_util import count_slow_path
+
 BACKENDS = ("interpreter", "cpu")
 
 
@@ -277,22 +279,10 @@ def counter_class() -> type:
     return Counter
 
 
-def _count_slow_path(monkeypatch) -> list:
-    """Records every call that binds its arguments (the slow path); cache hits do not."""
-    bound = []
-    original = jitflow.frontend.Jitted._bind
-
-    def counting(self, args, kwargs, *rest):
-        bound.append((self.__name__, len(args), tuple(kwargs)))
-        return original(self, args, kwargs, *rest)
-    monkeypatch.setattr(jitflow.frontend.Jitted, "_bind", counting)
-    return bound
-
-
 def test_jitted_methods_of_modules_take_the_fast_path(monkeypatch):
     model = counter_class()(2.0)
     x = np.arange(4, dtype=np.float32)
-    bound = _count_slow_path(monkeypatch)
+    bound = count_slow_path(monkeypatch)
     calls = [lambda: model.plus_one(x), lambda: model.plus_offset(x),
              lambda: model.plus_offset(x, scale=x), lambda: model.count(x)]
     for call in calls:

@@ -28,6 +28,16 @@ def nested_tuple_type(depth: int) -> str:
     return "(" * depth + "f32[]" + ")" * depth
 
 
+def peak_memory(fn):
+    """``fn()`` and the peak of the memory Python allocated while it ran, in bytes."""
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def parse_error(text: str) -> ParseError:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # out-of-range constants once warned on stderr
@@ -41,12 +51,7 @@ def parse_error(text: str) -> ParseError:
 def test_a_huge_token_is_refused_in_memory_proportional_to_it():
     name = "a" * (limits.MAX_TOKEN_CHARS + 1)
     text = HEADER + f"ENTRY %{name} () -> f32[] {{\n  ROOT %c = f32[] constant(1)\n}}\n"
-    tracemalloc.start()
-    try:
-        error = parse_error(text)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    error, peak = peak_memory(lambda: parse_error(text))
     assert "more than the limit" in error.message and (error.line, error.column) == (3, 7)
     # The tokenizer once took ~330 bytes per character of one token (330 MB here).
     assert peak < 20 * len(text), f"{peak / len(text):.0f} bytes per character"
@@ -149,11 +154,6 @@ def test_a_large_module_parses_in_memory_proportional_to_its_text():
         previous = f"n{i}"
     lines += [f"  ROOT %r = f32[4] add(%{previous}, %x)", "}"]
     text = "\n".join(lines) + "\n"
-    tracemalloc.start()
-    try:
-        module = parse_module(text)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    module, peak = peak_memory(lambda: parse_module(text))
     assert len(module.entry.instructions) == 15_002
     assert peak < 75 * len(text), f"{peak / len(text):.0f} bytes per character"
