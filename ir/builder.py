@@ -141,7 +141,7 @@ class Builder:
                   number: int | None = None) -> Instruction:
         """Parameter ``number`` (default: the next free one) of the computation."""
         if number is None:
-            number = len(self.computation.parameters)
+            number = self.computation.parameter_count
         return self.emit("parameter", type=type, name=name or f"p{number}",
                          parameter_number=number)
 

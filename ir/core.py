@@ -84,6 +84,7 @@ class Computation:
         # they leave the list in one sweep when it is next read.  Removing each from the
         # list at once (``list.remove``) made passes that erase much quadratic.
         self._erased: set[Instruction] = set()
+        self._parameter_count = 0  # kept by the mutators: the next free parameter number
         self.root: Instruction | None = None
 
     @property
@@ -97,6 +98,7 @@ class Computation:
     def instructions(self, instructions: list[Instruction]) -> None:
         self._erased.clear()
         self._instructions = instructions
+        self._parameter_count = sum(1 for inst in instructions if inst.opcode == "parameter")
 
     def _compact(self) -> None:
         erased = self._erased
@@ -108,6 +110,12 @@ class Computation:
     def parameters(self) -> list[Instruction]:
         params = [i for i in self.instructions if i.opcode == "parameter"]
         return sorted(params, key=lambda p: p.attrs["parameter_number"])
+
+    @property
+    def parameter_count(self) -> int:
+        """How many parameters the computation has (without a scan: builders number each
+        new parameter with it)."""
+        return self._parameter_count
 
     @property
     def parameter_types(self) -> list[Type]:
@@ -187,6 +195,7 @@ class Computation:
             operand._users[inst] = None
         inst.parent = self
         self._instructions.insert(position, inst)
+        self._parameter_count += inst.opcode == "parameter"
         if self.module is not None:
             self.module._claim_name(inst.name)
         return inst
@@ -225,6 +234,7 @@ class Computation:
         if inst.parent is not self:
             raise IRError(f"cannot erase %{inst.name}: it is not in computation '{self.name}'")
         self._erased.add(inst)
+        self._parameter_count -= inst.opcode == "parameter"
         for operand in set(inst._operands):
             operand._users.pop(inst, None)
         inst.parent = None
