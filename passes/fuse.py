@@ -294,28 +294,56 @@ class _Planner:
                 if (shared.parent is None or not isinstance(shared.type, TensorType)
                         or not shared.type.shape):
                     continue  # a scalar shared is no traffic worth saving
-                readers: list = []
+                readers: dict = {}  # an ordered set: a list's `in` made wide fan-outs quadratic
                 for user in shared.users:
                     for node in self._sibling_nodes(user, shared):
-                        if node not in readers:
-                            readers.append(node)
-                while len(readers) > 1:
-                    first = readers.pop(0)
-                    for other in list(readers):
-                        if self._absorbed(other):
-                            readers.remove(other)  # an earlier merge took it in already
-                            continue
-                        if _loop_shape(other) != _loop_shape(first):
-                            continue
-                        if not (_reduces(first) or _reduces(other)):
-                            continue  # elementwise siblings: each is one pass over the input anyway
-                        if _size(first) + _size(other) > self.max_ops:
-                            continue
-                        if self._connected(first, other):
-                            continue
-                        first = self._merge_pair(first, other)
-                        readers.remove(other)
-                        merged = True
+                        readers[node] = None
+                merged = self._merge_readers(list(readers)) or merged
+
+    def _merge_readers(self, readers: list) -> bool:
+        """Merge each reader, in order, with the later ones it may merge with (one loop shape,
+        one of them reducing, within ``max-ops``, no path between them)."""
+        done: set = set()  # taken as ``first`` already, merged into it, or absorbed
+        # Readers that reduce, per loop shape, not yet done: a reader that does not reduce can
+        # only merge with one that does, and with none left it is skipped without a look at
+        # every other reader (elementwise readers of one input made this quadratic).
+        reducing: dict = {}
+        for node in readers:
+            if _reduces(node):
+                reducing[_loop_shape(node)] = reducing.get(_loop_shape(node), 0) + 1
+        merged = False
+        for start, first in enumerate(readers):
+            if first in done:
+                continue
+            done.add(first)
+            shape = _loop_shape(first)
+            first_reduces = _reduces(first)
+            if first_reduces:
+                reducing[shape] -= 1
+            elif not reducing.get(shape):
+                continue
+            for other in readers[start + 1:]:
+                if other in done:
+                    continue
+                if self._absorbed(other):
+                    done.add(other)  # an earlier merge took it in already
+                    continue
+                if _loop_shape(other) != shape:
+                    continue
+                other_reduces = _reduces(other)
+                if not (first_reduces or other_reduces):
+                    continue  # elementwise siblings: each is one pass over the input anyway
+                if _size(first) + _size(other) > self.max_ops:
+                    continue
+                if self._connected(first, other):
+                    continue
+                first = self._merge_pair(first, other)
+                first_reduces = _reduces(first)
+                done.add(other)
+                if other_reduces:
+                    reducing[shape] -= 1
+                merged = True
+        return merged
 
     def _sibling_nodes(self, user: Instruction, shared: Instruction) -> list:
         """The groups that read ``shared`` through ``user`` (its owner, or the groups holding
