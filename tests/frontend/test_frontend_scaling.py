@@ -1,5 +1,6 @@
-"""AutoGraph's conversion time grows linearly with the function (issue 16: liveness copied
-the live set at every statement, 0.31 s for 2k statements and 10.5 s for 10k)."""
+"""AutoGraph and tracing take time linear in the function (issue 16: AutoGraph's liveness
+copied the live set at every statement, 0.31 s for 2k statements and 10.5 s for 10k; the
+tracer listed every parameter to number a new one)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import itertools
 import linecache
 import time
 
+import jitflow
 from jitflow.frontend.autograph import conversion
+from jitflow.ir import DType, TensorType
 
 _serial = itertools.count()
 
@@ -50,3 +53,24 @@ def test_conversion_time_is_linear_in_the_number_of_statements():
     # 10x the statements: ~10x when linear, ~100x when quadratic (the copy per statement
     # gave 34 s against 0.35 s).  The bound leaves room for a loaded machine.
     assert large / small < 25, f"1k statements {small:.3f} s, 10k {large:.3f} s: ratio {large / small:.1f}"
+
+
+def _sum_of_all(arrays):
+    total = arrays[0]
+    for array in arrays[1:]:
+        total = total + array
+    return total
+
+
+def _trace_s(n: int) -> float:
+    types = [TensorType(DType.F32, (4,))] * n  # traced from types: nothing is allocated
+    start = time.perf_counter()
+    jitflow.jit(_sum_of_all, autograph=False).trace(types)
+    return time.perf_counter() - start
+
+
+def test_trace_time_is_linear_in_the_number_of_arguments():
+    small = min(_trace_s(1_000) for _ in range(3))
+    large = _trace_s(10_000)
+    # Numbering each new parameter by listing the existing ones: 10k arguments took 20 s.
+    assert large / small < 25, f"1k arguments {small:.3f} s, 10k {large:.3f} s: ratio {large / small:.1f}"
