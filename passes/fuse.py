@@ -177,6 +177,7 @@ class _Planner:
         self.home: dict[Instruction, _Group] = {}          # owning group
         self.copies: dict[Instruction, list[_Group]] = {}  # groups holding a copy
         self.groups: list[_Group] = []
+        self._per_row: dict[_Group, tuple[int, set[Instruction]]] = {}
         # The dataflow graph between nodes, for sibling merges (see _dataflow).
         self._order: list | None = None
         self._rank: dict = {}
@@ -262,7 +263,7 @@ class _Planner:
         """Whether every path from ``producer`` to the group's roots evaluates it once per
         element: no re-reading op on the way, unless a row broadcast (hoisted per row) first."""
         verdicts: dict[Instruction, bool] = {}
-        per_row = set(row_broadcasts(group.members, group.loop_shape))
+        per_row = self._row_broadcasts(group)
 
         def ok(inst: Instruction) -> bool:
             if inst in verdicts:
@@ -281,6 +282,15 @@ class _Planner:
             return result
 
         return ok(producer)
+
+    def _row_broadcasts(self, group: _Group) -> set[Instruction]:
+        """``row_broadcasts`` of the group's members, kept until a member joins: every
+        expensive producer tried asks, and each answer walks the whole group."""
+        cached = self._per_row.get(group)
+        if cached is None or cached[0] != len(group.members):
+            cached = self._per_row[group] = (len(group.members),
+                                             set(row_broadcasts(group.members, group.loop_shape)))
+        return cached[1]
 
     # -- sibling (multi-output) fusion ----------------------------------------------------
 
