@@ -1,6 +1,7 @@
 """jitflow side by side with NumPy, jax.jit, torch.compile, Numba and tf.function(jit_compile=True).
 
     python bench/run.py [--quick] [--only W2,W3] [--backends jitflow,jax] [--update-results]
+    python bench/run.py --compile-scaling [--sizes 100,1000,5000] [--shapes chain,reduction,tree]
 
 Each backend runs in its own fresh process (bench/worker.py); a backend that is not
 installed is skipped with a note.  Prints a markdown table, writes every raw figure to
@@ -299,7 +300,13 @@ def plot(results, backends, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--compile-scaling" in argv:  # first-call time against program size: its own table (compile_scaling.py)
+        import compile_scaling
+        return compile_scaling.main([a for a in argv if a != "--compile-scaling"])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog="--compile-scaling [options]: compile time against program size, "
+                                       "see bench/compile_scaling.py")
     p.add_argument("--quick", action="store_true",
                    help="7 repeats of >= 20 ms batches after 1 warm-up call (full: 15 of >= 50 ms after 3)")
     p.add_argument("--only", default=",".join(ORDER),

@@ -64,10 +64,9 @@ class Builder:
         if before is not None and after is not None:
             raise IRError("give the insertion point as before= or after=, not both")
         if after is not None:
-            index = self.computation.index(after) + 1
-            before = self.computation.instructions[index] if index < len(self.computation) else None
-        elif before is not None:
-            self.computation.index(before)  # checks membership
+            before = self.computation.following(after)
+        elif before is not None and before.parent is not self.computation:
+            raise IRError(f"%{before.name} does not belong to computation '{self.computation.name}'")
         self._anchor = before
 
     @contextlib.contextmanager
@@ -142,7 +141,7 @@ class Builder:
                   number: int | None = None) -> Instruction:
         """Parameter ``number`` (default: the next free one) of the computation."""
         if number is None:
-            number = len(self.computation.parameters)
+            number = self.computation.parameter_count
         return self.emit("parameter", type=type, name=name or f"p{number}",
                          parameter_number=number)
 

@@ -79,13 +79,43 @@ class Computation:
     def __init__(self, name: str, module: Module | None = None) -> None:
         self.name = name
         self.module = module
-        self.instructions: list[Instruction] = []
+        self._instructions: list[Instruction] = []
+        # Erased instructions still in ``_instructions``: ``erase`` only marks them, and
+        # they leave the list in one sweep when it is next read.  Removing each from the
+        # list at once (``list.remove``) made passes that erase much quadratic.
+        self._erased: set[Instruction] = set()
+        self._parameter_count = 0  # kept by the mutators: the next free parameter number
         self.root: Instruction | None = None
+
+    @property
+    def instructions(self) -> list[Instruction]:
+        """The instructions in order (a list that passes may reorder in place)."""
+        if self._erased:
+            self._compact()
+        return self._instructions
+
+    @instructions.setter
+    def instructions(self, instructions: list[Instruction]) -> None:
+        self._erased.clear()
+        self._instructions = instructions
+        self._parameter_count = sum(1 for inst in instructions if inst.opcode == "parameter")
+
+    def _compact(self) -> None:
+        erased = self._erased
+        # In place: a caller holding the list sees it change, as with list.remove.
+        self._instructions[:] = [inst for inst in self._instructions if inst not in erased]
+        erased.clear()
 
     @property
     def parameters(self) -> list[Instruction]:
         params = [i for i in self.instructions if i.opcode == "parameter"]
         return sorted(params, key=lambda p: p.attrs["parameter_number"])
+
+    @property
+    def parameter_count(self) -> int:
+        """How many parameters the computation has (without a scan: builders number each
+        new parameter with it)."""
+        return self._parameter_count
 
     @property
     def parameter_types(self) -> list[Type]:
@@ -110,14 +140,46 @@ class Computation:
         raise IRError(f"computation '{self.name}' has no instruction %{name}")
 
     def index(self, inst: Instruction) -> int:
+        return self.instructions.index(self._member(inst))
+
+    def _member(self, inst: Instruction) -> Instruction:
         if inst.parent is not self:
             raise IRError(f"%{inst.name} does not belong to computation '{self.name}'")
-        return self.instructions.index(inst)
+        return inst
+
+    def following(self, inst: Instruction) -> Instruction | None:
+        """The instruction right after ``inst``, or None if it is the last one."""
+        instructions = self._instructions  # erased ones included: no sweep for one look-up
+        for position in range(instructions.index(self._member(inst)) + 1, len(instructions)):
+            if instructions[position] not in self._erased:
+                return instructions[position]
+        return None
 
     # -- mutators: the only code that changes operand/user links ------------
 
     def insert(self, position: int, inst: Instruction) -> Instruction:
-        """Place a new instruction at ``position`` and register it with its operands."""
+        """Place a new instruction at ``position`` (of ``instructions``) and register it with
+        its operands."""
+        self._check_insertable(inst)
+        if self._erased:
+            self._compact()  # ``position`` counts the instructions as they are listed
+        return self._place(position, inst)
+
+    def insert_before(self, anchor: Instruction, inst: Instruction) -> Instruction:
+        # Positions in the list as it is, erased instructions included (no sweep): inserting
+        # next to an anchor is what rewrites do once per rewrite.
+        self._check_insertable(inst)
+        return self._place(self._instructions.index(self._member(anchor)), inst)
+
+    def insert_after(self, anchor: Instruction, inst: Instruction) -> Instruction:
+        self._check_insertable(inst)
+        return self._place(self._instructions.index(self._member(anchor)) + 1, inst)
+
+    def append(self, inst: Instruction) -> Instruction:
+        self._check_insertable(inst)
+        return self._place(len(self._instructions), inst)
+
+    def _check_insertable(self, inst: Instruction) -> None:
         if inst.parent is not None:
             raise IRError(f"%{inst.name} is already in computation '{inst.parent.name}'")
         for operand in inst._operands:
@@ -125,21 +187,18 @@ class Computation:
                 raise IRError(
                     f"%{inst.name} uses %{operand.name}, which is not in computation '{self.name}'"
                 )
+        if inst in self._erased:
+            self._compact()  # erased here and put back: its old place must go first
+
+    def _place(self, position: int, inst: Instruction) -> Instruction:
+        for operand in inst._operands:
             operand._users[inst] = None
         inst.parent = self
-        self.instructions.insert(position, inst)
+        self._instructions.insert(position, inst)
+        self._parameter_count += inst.opcode == "parameter"
         if self.module is not None:
             self.module._claim_name(inst.name)
         return inst
-
-    def insert_before(self, anchor: Instruction, inst: Instruction) -> Instruction:
-        return self.insert(self.index(anchor), inst)
-
-    def insert_after(self, anchor: Instruction, inst: Instruction) -> Instruction:
-        return self.insert(self.index(anchor) + 1, inst)
-
-    def append(self, inst: Instruction) -> Instruction:
-        return self.insert(len(self.instructions), inst)
 
     def set_root(self, inst: Instruction) -> None:
         if inst.parent is not self:
@@ -172,7 +231,10 @@ class Computation:
             raise IRError(f"cannot erase %{inst.name}: still used by {users}")
         if self.root is inst:
             raise IRError(f"cannot erase %{inst.name}: it is the ROOT of '{self.name}'")
-        self.instructions.remove(inst)
+        if inst.parent is not self:
+            raise IRError(f"cannot erase %{inst.name}: it is not in computation '{self.name}'")
+        self._erased.add(inst)
+        self._parameter_count -= inst.opcode == "parameter"
         for operand in set(inst._operands):
             operand._users.pop(inst, None)
         inst.parent = None

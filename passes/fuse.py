@@ -119,7 +119,7 @@ def _size(node: object) -> int:
     """Instructions that count against ``max-ops``: not the freely copied ones."""
     if isinstance(node, Instruction):
         return 1
-    return sum(1 for m in node.members if m.opdef.cost is not Cost.FREE)
+    return node.real_ops()
 
 
 @dataclass(eq=False)
@@ -131,6 +131,35 @@ class _Group:
     members: set[Instruction] = field(default_factory=set)
     owned: set[Instruction] = field(default_factory=set)
     absorbed: bool = False  # merged into another group, or dissolved into one
+    # Kept up to date as members join (None: recount), so that growing a group by one
+    # producer costs what that producer touches, not a walk over every member.
+    _real_ops: int | None = None
+    _frontier: set[Instruction] | None = None
+
+    def take(self, inst: Instruction) -> None:
+        """``inst`` joins the members (moved in or copied)."""
+        self.members.add(inst)
+        if self._real_ops is not None:
+            self._real_ops += inst.opdef.cost is not Cost.FREE
+        if self._frontier is not None:
+            self._frontier.discard(inst)
+            self._frontier.update(o for o in inst.operands if o not in self.members)
+
+    def take_all(self, other: _Group) -> None:
+        self.members |= other.members
+        self._real_ops = self._frontier = None
+
+    def real_ops(self) -> int:
+        """Members that count against ``max-ops``."""
+        if self._real_ops is None:
+            self._real_ops = sum(1 for m in self.members if m.opdef.cost is not Cost.FREE)
+        return self._real_ops
+
+    def frontier(self) -> set[Instruction]:
+        """Operands of members that are not members."""
+        if self._frontier is None:
+            self._frontier = {o for m in self.members for o in m.operands if o not in self.members}
+        return self._frontier
 
 
 class _Planner:
@@ -143,9 +172,12 @@ class _Planner:
         # a fusion needs two real ops (or two outputs).
         self.min_ops = min_ops
         self.position = {inst: k for k, inst in enumerate(computation.instructions)}
+        # A fusion and its get-tuple-elements take their group's last position, in this order.
+        self.tie: dict[Instruction, int] = {}
         self.home: dict[Instruction, _Group] = {}          # owning group
         self.copies: dict[Instruction, list[_Group]] = {}  # groups holding a copy
         self.groups: list[_Group] = []
+        self._per_row: dict[_Group, tuple[int, set[Instruction]]] = {}
         # The dataflow graph between nodes, for sibling merges (see _dataflow).
         self._order: list | None = None
         self._rank: dict = {}
@@ -167,8 +199,7 @@ class _Planner:
             self.groups.append(group)
 
     def _candidates(self, group: _Group) -> list[Instruction]:
-        found = {o for m in group.members for o in m.operands if o not in group.members}
-        return sorted(found, key=self.position.__getitem__, reverse=True)
+        return sorted(group.frontier(), key=self.position.__getitem__, reverse=True)
 
     def _grow(self, group: _Group) -> None:
         while True:
@@ -198,7 +229,7 @@ class _Planner:
             alone.absorbed = True
             self.groups.remove(alone)
             self._dissolved.append(alone)
-        group.members.add(producer)
+        group.take(producer)
         group.owned.add(producer)
         self.home[producer] = group
         return True
@@ -213,7 +244,7 @@ class _Planner:
             # Recomputing from more than one array reads more memory than reading the result.
             if sum(1 for o in producer.operands if o.type.size > 1) > 1:
                 return False
-        group.members.add(producer)
+        group.take(producer)
         self.copies.setdefault(producer, []).append(group)
         return True
 
@@ -232,7 +263,7 @@ class _Planner:
         """Whether every path from ``producer`` to the group's roots evaluates it once per
         element: no re-reading op on the way, unless a row broadcast (hoisted per row) first."""
         verdicts: dict[Instruction, bool] = {}
-        per_row = set(row_broadcasts(group.members, group.loop_shape))
+        per_row = self._row_broadcasts(group)
 
         def ok(inst: Instruction) -> bool:
             if inst in verdicts:
@@ -252,6 +283,15 @@ class _Planner:
 
         return ok(producer)
 
+    def _row_broadcasts(self, group: _Group) -> set[Instruction]:
+        """``row_broadcasts`` of the group's members, kept until a member joins: every
+        expensive producer tried asks, and each answer walks the whole group."""
+        cached = self._per_row.get(group)
+        if cached is None or cached[0] != len(group.members):
+            cached = self._per_row[group] = (len(group.members),
+                                             set(row_broadcasts(group.members, group.loop_shape)))
+        return cached[1]
+
     # -- sibling (multi-output) fusion ----------------------------------------------------
 
     def merge_siblings(self) -> None:
@@ -264,28 +304,56 @@ class _Planner:
                 if (shared.parent is None or not isinstance(shared.type, TensorType)
                         or not shared.type.shape):
                     continue  # a scalar shared is no traffic worth saving
-                readers: list = []
+                readers: dict = {}  # an ordered set: a list's `in` made wide fan-outs quadratic
                 for user in shared.users:
                     for node in self._sibling_nodes(user, shared):
-                        if node not in readers:
-                            readers.append(node)
-                while len(readers) > 1:
-                    first = readers.pop(0)
-                    for other in list(readers):
-                        if self._absorbed(other):
-                            readers.remove(other)  # an earlier merge took it in already
-                            continue
-                        if _loop_shape(other) != _loop_shape(first):
-                            continue
-                        if not (_reduces(first) or _reduces(other)):
-                            continue  # elementwise siblings: each is one pass over the input anyway
-                        if _size(first) + _size(other) > self.max_ops:
-                            continue
-                        if self._connected(first, other):
-                            continue
-                        first = self._merge_pair(first, other)
-                        readers.remove(other)
-                        merged = True
+                        readers[node] = None
+                merged = self._merge_readers(list(readers)) or merged
+
+    def _merge_readers(self, readers: list) -> bool:
+        """Merge each reader, in order, with the later ones it may merge with (one loop shape,
+        one of them reducing, within ``max-ops``, no path between them)."""
+        done: set = set()  # taken as ``first`` already, merged into it, or absorbed
+        # Readers that reduce, per loop shape, not yet done: a reader that does not reduce can
+        # only merge with one that does, and with none left it is skipped without a look at
+        # every other reader (elementwise readers of one input made this quadratic).
+        reducing: dict = {}
+        for node in readers:
+            if _reduces(node):
+                reducing[_loop_shape(node)] = reducing.get(_loop_shape(node), 0) + 1
+        merged = False
+        for start, first in enumerate(readers):
+            if first in done:
+                continue
+            done.add(first)
+            shape = _loop_shape(first)
+            first_reduces = _reduces(first)
+            if first_reduces:
+                reducing[shape] -= 1
+            elif not reducing.get(shape):
+                continue
+            for other in readers[start + 1:]:
+                if other in done:
+                    continue
+                if self._absorbed(other):
+                    done.add(other)  # an earlier merge took it in already
+                    continue
+                if _loop_shape(other) != shape:
+                    continue
+                other_reduces = _reduces(other)
+                if not (first_reduces or other_reduces):
+                    continue  # elementwise siblings: each is one pass over the input anyway
+                if _size(first) + _size(other) > self.max_ops:
+                    continue
+                if self._connected(first, other):
+                    continue
+                first = self._merge_pair(first, other)
+                first_reduces = _reduces(first)
+                done.add(other)
+                if other_reduces:
+                    reducing[shape] -= 1
+                merged = True
+        return merged
 
     def _sibling_nodes(self, user: Instruction, shared: Instruction) -> list:
         """The groups that read ``shared`` through ``user`` (its owner, or the groups holding
@@ -317,7 +385,7 @@ class _Planner:
 
     def _merge(self, into: _Group, other: _Group) -> _Group:
         into.roots.extend(other.roots)
-        into.members |= other.members
+        into.take_all(other)
         into.owned |= other.owned
         for inst in other.owned:
             self.home[inst] = into
@@ -486,21 +554,23 @@ class _Planner:
             fused.set_root(fused.tuple(*(clones[o] for o in outputs), name="tuple"))
 
         kind = "kInput" if any(m.opcode == "reduce" for m in members) else "kLoop"
+        # Appended at the end, and placed where the group's last member was by the final
+        # sort (``_sort_topologically``): looking up that place in the list for every group
+        # would cost a walk over the computation each.
         builder = Builder(computation, source=group.roots[0].source)
         last = max(members, key=self.position.__getitem__)
-        builder.set_insertion_point(after=last)
         fusion = builder.emit("fusion", *inputs, type=fused.computation.result_type,
                               called=[fused.computation], name="fusion", kind=kind)
         self.position[fusion] = self.position[last]
+        self.tie[fusion] = 1
         if len(outputs) == 1:
             computation.replace_all_uses_with(outputs[0], fusion)
         else:
-            anchor = fusion
             for number, inst in enumerate(outputs):
-                builder.set_insertion_point(after=anchor)
-                element = anchor = builder.emit("get-tuple-element", fusion, index=number,
-                                                name=f"{inst.name}.out")
+                element = builder.emit("get-tuple-element", fusion, index=number,
+                                       name=f"{inst.name}.out")
                 self.position[element] = self.position[last]
+                self.tie[element] = 2 + number
                 computation.replace_all_uses_with(inst, element)
         for inst in reversed(members):
             if inst in group.owned:
@@ -518,7 +588,7 @@ class _Planner:
         other operands are there: a backend can then run it on each block of the dot's
         result as the block is computed (the CPU backend does)."""
         instructions = self.computation.instructions
-        order = {inst: k for k, inst in enumerate(instructions)}
+        order = {inst: (self.position[inst], self.tie.get(inst, 0)) for inst in instructions}
         waiting = {inst: len(set(inst.operands)) for inst in instructions}
         ready = [(order[i], i.name, i) for i in instructions if waiting[i] == 0]
         heapq.heapify(ready)

@@ -201,3 +201,20 @@ def test_the_next_backend_waits_for_the_last_ones_spinning_threads():
     finally:
         spinner.kill()
         spinner.wait()
+
+
+def test_compile_scaling_shapes_compute_what_numpy_does_and_the_table_lists_every_cell(capsys):
+    import jitflow
+
+    scaling = _load("compile_scaling")
+    x = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
+    for shape in scaling.SHAPES:
+        body = getattr(scaling, shape)
+        np.testing.assert_allclose(jitflow.jit(lambda x: body(np, x, 30))(x), body(np, x, 30),
+                                   rtol=1e-5, atol=1e-4)
+    run_py = _load("run")
+    run_py.main(["--compile-scaling", "--sizes", "6", "--shapes", "chain,tree", "--backends", "jitflow"])
+    out = capsys.readouterr().out
+    assert "| program size | chain jitflow | wide tree jitflow |" in out
+    row = next(line for line in out.splitlines() if line.startswith("| 6 ops"))
+    assert row.count(" s |") == 2 and "error" not in row and "timeout" not in row, row

@@ -131,20 +131,56 @@ def writes_all(nodes: Iterable[ast.AST]) -> set[str]:
     return set().union(*(writes(node) for node in nodes))
 
 
+# Statements whose liveness depends on the whole set live after them (branches and loops:
+# a fixpoint over their bodies), memoized per statement and live-out set.  Every other
+# statement moves the live set by what it reads and writes alone, which costs nothing
+# proportional to the set: a straight-line body of n statements is analysed in O(n), not
+# O(n * live variables) as with a copy of the set per statement.
+_BRANCHING = (ast.If, ast.While, ast.For)
+# Statements that hand their live-out set to the blocks they contain (see transform.py).
+NEEDS_LIVE_OUT = _BRANCHING + (ast.With, ast.Try)
+
+
 def block_live_in(stmts: list[ast.stmt], live_out: set[str]) -> set[str]:
     live = set(live_out)
     for stmt in reversed(stmts):
-        live = live_in(stmt, live)
+        live = step_back(stmt, live)
+    return live
+
+
+def step_back(stmt: ast.stmt, live: set[str]) -> set[str]:
+    """``live_in(stmt, live)``, updating ``live`` in place where that is cheap (the caller's
+    set is consumed: use the result)."""
+    if isinstance(stmt, _BRANCHING):
+        return live_in(stmt, live)
+    killed, read = _effect(stmt)
+    live.difference_update(killed)
+    live.update(read)
     return live
 
 
 def live_in(stmt: ast.stmt, live_out: set[str]) -> set[str]:
     """Variables whose value before ``stmt`` may be read (by it or after it)."""
+    if not isinstance(stmt, _BRANCHING):
+        return step_back(stmt, set(live_out))
     key = frozenset(live_out)
     memo = stmt.__dict__.setdefault("_ag_live", {})
     if key not in memo:
         memo[key] = frozenset(_live_in(stmt, live_out))
     return set(memo[key])
+
+
+def _effect(stmt: ast.stmt) -> tuple[Iterable[str], frozenset[str]]:
+    """(names killed, names read) of a statement that is not a branch or a loop:
+    live before it = (live after it - killed) | read."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return (stmt.name,), reads(stmt)
+    if isinstance(stmt, (ast.Try, ast.With, ast.AsyncWith, ast.AsyncFor, ast.Match)):
+        return (), reads(stmt)
+    if isinstance(stmt, ast.AugAssign) or any(
+            subscript_root(t) for t in getattr(stmt, "targets", [getattr(stmt, "target", None)])):
+        return (), reads(stmt)  # x += 1 and x[i] = v read x as well
+    return writes(stmt), reads(stmt)
 
 
 def _live_in(stmt: ast.stmt, live_out: set[str]) -> set[str]:
@@ -159,25 +195,16 @@ def _live_in(stmt: ast.stmt, live_out: set[str]) -> set[str]:
             if new == head:
                 return head
             head = new
-    if isinstance(stmt, ast.For):
-        after = live_out | block_live_in(stmt.orelse, live_out)
-        extra = reads(getattr(stmt, "ag_extra_test", None))
-        targets = writes(ast.Assign(targets=[stmt.target], value=ast.Constant(0)))
-        head = after | extra
-        while True:
-            new = after | extra | (block_live_in(stmt.body, head) - targets)
-            if new == head:
-                return reads(stmt.iter) | head
-            head = new
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return (live_out - {stmt.name}) | reads(stmt)
-    if isinstance(stmt, (ast.Try, ast.With, ast.AsyncWith, ast.AsyncFor, ast.Match)):
-        return live_out | reads(stmt)
-    killed = writes(stmt)
-    if isinstance(stmt, ast.AugAssign) or any(
-            subscript_root(t) for t in getattr(stmt, "targets", [getattr(stmt, "target", None)])):
-        killed = set()  # x += 1 and x[i] = v read x as well
-    return (live_out - killed) | reads(stmt)
+    assert isinstance(stmt, ast.For)
+    after = live_out | block_live_in(stmt.orelse, live_out)
+    extra = reads(getattr(stmt, "ag_extra_test", None))
+    targets = writes(ast.Assign(targets=[stmt.target], value=ast.Constant(0)))
+    head = after | extra
+    while True:
+        new = after | extra | (block_live_in(stmt.body, head) - targets)
+        if new == head:
+            return reads(stmt.iter) | head
+        head = new
 
 
 def contains(nodes: Iterable[ast.AST], kinds: tuple[type, ...], through_loops: bool) -> bool:

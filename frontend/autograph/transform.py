@@ -35,8 +35,8 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from .analysis import (OUTER_STORE, contains, live_in, mark_outer_stores, reads, subscript_root,
-                       writes, writes_all)
+from .analysis import (NEEDS_LIVE_OUT, OUTER_STORE, contains, live_in, mark_outer_stores, reads,
+                       step_back, subscript_root, writes, writes_all)
 
 AG = "ag__"
 RETURN_FLAG = f"{AG}do_return"
@@ -301,11 +301,13 @@ class _Functionalize:
         return self.expressions.visit(node)
 
     def block(self, stmts: list[ast.stmt], live_out: set[str], defined: set[str]) -> list[ast.stmt]:
-        lives = []
+        # The live set after each statement, kept only where the statement needs it:
+        # copying it at every statement made long bodies quadratic.
+        lives: list[set[str]] = []
         live = set(live_out)
         for stmt in reversed(stmts):
-            lives.append(live)
-            live = live_in(stmt, live)
+            lives.append(set(live) if isinstance(stmt, NEEDS_LIVE_OUT) else set())
+            live = step_back(stmt, live)
         out: list[ast.stmt] = []
         for stmt, after in zip(stmts, reversed(lives)):
             out.extend(self.statement(stmt, after, defined))
