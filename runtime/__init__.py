@@ -10,11 +10,14 @@ import threading
 import time
 
 from ..errors import BackendError
-from ..ir import Module, print_module
+from ..ir import Module, leaf_types, print_module
 from .executable import ARRAY_LAYOUT, Executable, InputError
 
 TARGETS = ("cpu", "cuda")
 _CACHE_SIZE = 256
+# ctypes calls a C function with at most 1024 arguments: a program with more arrays in and
+# out than this takes them as one table of data pointers (checked in Python) instead.
+MAX_NATIVE_ARGUMENTS = 1000
 _cache: "collections.OrderedDict[tuple[str, str], Executable]" = collections.OrderedDict()
 _lock = threading.Lock()
 
@@ -66,7 +69,9 @@ def compile(module: Module, target: str = "cpu") -> Executable:
     else:
         from ..codegen.cpu import compile_module
 
-        compiled, plan, stats = compile_module(module, ARRAY_LAYOUT)
+        arrays = sum(len(leaf_types(p.type)) for p in module.entry.parameters) + len(
+            leaf_types(module.entry.result_type)) + 1  # + 1: a workspace, if it needs one
+        compiled, plan, stats = compile_module(module, ARRAY_LAYOUT if arrays <= MAX_NATIVE_ARGUMENTS else None)
         stats["compile_total_s"] = time.perf_counter() - start
         executable = Executable(compiled, plan, stats)
     with _lock:  # bounded for both targets

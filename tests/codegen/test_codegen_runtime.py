@@ -284,3 +284,21 @@ def test_zero_d_and_empty_inputs_pass_the_native_check():
     assert scalar.probe(np.array(2.0)) == 3.0
     empty = runtime.compile(add_one((0, 4)))
     assert empty.probe(np.zeros((0, 4), np.float32)).shape == (0, 4)
+
+
+def test_a_program_of_more_arrays_than_ctypes_can_pass_runs():
+    """ctypes calls C with at most 1024 arguments: 1,100 inputs once failed with
+    'ArgumentError: too many arguments' on the first call; they now go in one table."""
+    count = runtime.MAX_NATIVE_ARGUMENTS + 100
+    module = Module("many")
+    b = module.builder("main", entry=True)
+    params = [b.parameter(TensorType(DType.F32, (2,))) for _ in range(count)]
+    total = params[0]
+    for p in params[1:]:
+        total = b.add(total, p)
+    b.set_root(total)
+    executable = runtime.compile(module)
+    inputs = [np.full(2, k, np.float32) for k in range(count)]
+    np.testing.assert_array_equal(executable(*inputs), np.full(2, sum(range(count)), np.float32))
+    with pytest.raises(InputError, match="f32"):
+        executable(*inputs[:-1], np.zeros(2, np.float64))
