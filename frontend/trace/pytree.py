@@ -23,6 +23,16 @@ class TreeDef:
     keys: tuple = ()
     children: tuple[TreeDef, ...] = ()
 
+    def __hash__(self) -> int:
+        # Computed once: a jitted function's signature keys hold a tree, hashed at every
+        # cache look-up and use (a generated dataclass hash walks the whole tree each time).
+        try:
+            return self._hash
+        except AttributeError:
+            value = hash((self.kind, self.node_type, self.keys, self.children))
+            object.__setattr__(self, "_hash", value)
+            return value
+
     @property
     def num_leaves(self) -> int:
         if self.kind == "leaf":
