@@ -254,6 +254,7 @@ class Jitted:
         # Least recently used first: past the size the first ones are dropped (_remember).
         self._cache: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
         self._last_used: Hashable | None = None  # the signature last moved to the end
+        self._crowded = False  # more than half the cache's size in use: see _touch
         self.cache_size = None if cache_size is None else _check_cache_size(cache_size, "cache_size")
         # Cache hits for the common call shapes (arrays, and tuples/lists of them, passed
         # positionally or by keyword) skip binding and flattening: dispatch is most of a
@@ -316,7 +317,7 @@ class Jitted:
             hit = target._fast.get(fast_key)
             if hit is not None:
                 executable, out_tree, key = hit
-                if key is not self._last_used:
+                if self._crowded and key is not self._last_used:
                     self._touch(key)
                 if not nested:  # the probe checks flat arrays only
                     self._arm_probe(target, names, layout, executable, out_tree)
@@ -519,9 +520,10 @@ class Jitted:
         return entry
 
     def _touch(self, key: Hashable) -> None:
-        """A use of signature ``key``: the least recently used goes first.  A loop calling one
-        signature skips the move: hashing a signature key again cost a training step's
-        loop (W8) 40% of its time."""
+        """A use of signature ``key``: the least recently used goes first.  Repeated uses of
+        one signature skip the move, and so do fast-path calls while the cache is at most
+        half full (``_crowded``), when nothing is near eviction: hashing a signature key
+        again per call made a training loop of small steps (W8) 20% slower."""
         try:
             self._cache.move_to_end(key)
         except KeyError:
@@ -537,6 +539,7 @@ class Jitted:
         cache[key] = entry
         self._last_used = key
         limit = config.cache_size if self.cache_size is None else self.cache_size
+        self._crowded = len(cache) > limit // 2
         if len(cache) <= limit:
             return
         while len(cache) > limit:
