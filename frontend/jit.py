@@ -260,6 +260,7 @@ class Jitted:
         # positionally or by keyword) skip binding and flattening: dispatch is most of a
         # small call's cost.  Static arguments other than a module's ``self`` always bind.
         self._layouts: dict[tuple[int, int, tuple[str, ...]], _Layout | None] = {}
+        self._positional_layouts: dict[int, _Layout] = {}  # the plain calls' ones, by count
         # fast key -> (executable, output tree, cache key: touched on a hit, see _remember)
         self._fast: dict[tuple, tuple[Callable[..., Any], TreeDef, Hashable]] = {}
         # The last fast-path executable's probe: it checks the arguments natively and runs,
@@ -296,6 +297,21 @@ class Jitted:
                 results = probe[2](probe[1], args, kwargs)
                 if results is not None:
                     return results if probe[4].kind == "leaf" else unflatten(probe[4], list(results))
+        else:
+            # Positional calls the probe did not take (containers of arrays, another
+            # signature): the fast-path cache, without _dispatch's general steps.
+            layout = self._positional_layouts.get(len(args))
+            if layout is not None:
+                fast = self._fast_key(args, layout)
+                hit = None if fast is None else self._fast.get(fast[0])
+                if hit is not None:
+                    executable, out_tree, key = hit
+                    if self._crowded and key is not self._last_used:
+                        self._touch(key)
+                    if not fast[2]:  # flat arrays: the probe takes the next such call
+                        self._arm_probe(self, (), layout, executable, out_tree)
+                    results = executable(*fast[1])
+                    return results if out_tree.kind == "leaf" else unflatten(out_tree, list(results))
         return self._dispatch(self, (), args, kwargs)
 
     def _dispatch(self, target: Jitted | _FastPaths, bound_self: tuple, args: tuple,
@@ -376,6 +392,8 @@ class Jitted:
         if layout is False:
             layout = self._layouts[shape] = _make_layout(self._signature, self._static_names,
                                                          bound, count, names)
+            if not bound and not names and layout is not None:
+                self._positional_layouts[count] = layout
         return layout
 
     def trace(self, *args: Any, **kwargs: Any) -> Module:
