@@ -46,6 +46,10 @@ from .registry import register_pass
 
 # Cheap producers are copied into a consumer when they have at most this many users.
 MAX_DUPLICATED_USERS = 4
+# Longest chain of members one fusion may hold, whatever max-ops allows: the elemental
+# emitters generate a value by recursing through its operands, and an elementwise chain
+# 250 deep in one fusion exceeded Python's recursion limit (RecursionError).
+MAX_FUSION_DEPTH = 160
 
 @register_pass("fuse")
 @dataclass(frozen=True)
@@ -135,9 +139,17 @@ class _Group:
     # producer costs what that producer touches, not a walk over every member.
     _real_ops: int | None = None
     _frontier: set[Instruction] | None = None
+    # Members' distance from the group's outputs along their users (roots: 0).
+    depth: dict[Instruction, int] = field(default_factory=dict)
+
+    def depth_of(self, inst: Instruction) -> int:
+        """How far below the outputs ``inst`` is or would be: one more than its deepest user
+        among the members (0 for a root)."""
+        return 1 + max((self.depth.get(u, 0) for u in inst.users if u in self.members), default=-1)
 
     def take(self, inst: Instruction) -> None:
         """``inst`` joins the members (moved in or copied)."""
+        self.depth[inst] = self.depth_of(inst)
         self.members.add(inst)
         if self._real_ops is not None:
             self._real_ops += inst.opdef.cost is not Cost.FREE
@@ -147,6 +159,8 @@ class _Group:
 
     def take_all(self, other: _Group) -> None:
         self.members |= other.members
+        for inst, depth in other.depth.items():
+            self.depth[inst] = max(self.depth.get(inst, 0), depth)
         self._real_ops = self._frontier = None
 
     def real_ops(self) -> int:
@@ -212,6 +226,8 @@ class _Planner:
             return
 
     def _room(self, group: _Group, producer: Instruction) -> bool:
+        if group.depth_of(producer) > MAX_FUSION_DEPTH:
+            return False
         return producer.opdef.cost is Cost.FREE or _size(group) < self.max_ops
 
     def _try_move(self, group: _Group, producer: Instruction) -> bool:

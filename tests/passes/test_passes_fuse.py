@@ -398,3 +398,25 @@ def test_softmax_keeps_its_exponentials_for_the_row():
     for shape in [(3, 1000), (2, 20000)]:
         x = _sample(shape) * 4
         np.testing.assert_allclose(jitflow.jit(softmax)(x), softmax(x), rtol=1e-5, atol=1e-7)
+
+
+def test_fusions_are_bounded_in_depth_whatever_max_ops_allows():
+    """An elementwise chain 250 deep in one fusion overflowed Python's recursion in the
+    elemental emitter (RecursionError from internals) under fuse{max-ops=4096}."""
+    from jitflow.passes.fuse import MAX_FUSION_DEPTH  # noqa: PLC0415
+
+    def chain(x):
+        for i in range(3 * MAX_FUSION_DEPTH):
+            x = x + np.float32(0.001) if i % 2 else x * np.float32(1.0001)
+        return x
+
+    x = np.linspace(-1, 1, 48, dtype=np.float32).reshape(6, 8)
+    jitted = jitflow.jit(chain, passes="simplify,cse,dce,fuse{max-ops=4096},layout,buffers")
+    np.testing.assert_allclose(jitted(x), chain(x), rtol=1e-5)
+    fusions = [i for i in jitted.lower(x).entry.instructions if i.opcode == "fusion"]
+    assert len(fusions) >= 3
+    for fusion in fusions:
+        depth: dict = {}
+        for inst in fusion.called[0].instructions:  # in order: operands first
+            depth[inst] = 1 + max((depth[o] for o in inst.operands), default=-1)
+        assert max(depth.values()) <= MAX_FUSION_DEPTH + 1
