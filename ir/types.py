@@ -178,6 +178,8 @@ class TensorType:
         return TensorType(self.dtype, tuple(shape), None)
 
     def without_layout(self) -> TensorType:
+        if self.layout is None:
+            return self  # immutable: no copy needed (types are made and compared by the 10k)
         return TensorType(self.dtype, self.shape, None)
 
     def __str__(self) -> str:
@@ -225,6 +227,8 @@ def scalar(dtype: DType) -> TensorType:
 
 def same_ignoring_layout(a: Type, b: Type) -> bool:
     """Types agree in element type and shape; layouts are a later pass's business."""
+    if isinstance(a, TensorType) and isinstance(b, TensorType):
+        return a.dtype == b.dtype and a.shape == b.shape
     return a.without_layout() == b.without_layout()
 
 

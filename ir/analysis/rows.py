@@ -24,8 +24,8 @@ from .index_maps import OperandReads
 from .reducers import single_op_reducer
 
 
-def row_broadcasts(instructions: Collection[Instruction],
-                   loop_shape: Sequence[int]) -> list[Instruction]:
+def row_broadcasts(instructions: Collection[Instruction], loop_shape: Sequence[int],
+                   reads: dict | None = None) -> list[Instruction]:
     """The broadcasts among ``instructions`` (one loop body; the outputs are those without
     users among them, or used by a tuple) that a loop nest over ``loop_shape``, walked as
     rows x columns, may compute once per row before the row's column loop.
@@ -37,11 +37,15 @@ def row_broadcasts(instructions: Collection[Instruction],
     such broadcasts (as softmax's max and sum, layernorm's mean and variance).  Anything
     else (a transpose, a slice, a full reduction) could read another row, where the
     hoisted value would be wrong.
+
+    ``reads``, a dict kept by a caller that asks again about a growing set of the same
+    (unchanged) instructions, remembers which operands each user reads at its own index:
+    deciding that is most of the work.
     """
     shape = tuple(loop_shape)
     if not shape:
         return []
-    rows = _RowReads(instructions, shape)
+    rows = _RowReads(instructions, shape, reads)
     return [inst for inst in instructions
             if _is_row_broadcast(inst, shape) and rows.at_row(inst)]
 
@@ -87,21 +91,31 @@ def row_reused_values(instructions: Collection[Instruction], loop_shape: Sequenc
 class _RowReads:
     """Which values of one loop body are read only at the loop's current row."""
 
-    def __init__(self, instructions: Collection[Instruction], shape: tuple) -> None:
+    def __init__(self, instructions: Collection[Instruction], shape: tuple,
+                 reads: dict | None = None) -> None:
         self.inside = set(instructions)
         self.shape = shape
+        self._reads = {} if reads is None else reads  # (user, operand) -> read at own index
         self._at_row: dict[Instruction, bool] = {}     # loop-shaped, read at (row, any column)
         self._as_row: dict[Instruction, bool] = {}     # row-shaped, read at the row's index
 
     def users(self, inst: Instruction) -> list[Instruction]:
         return [u for u in inst.users if u in self.inside]
 
+    def reads_at_own_index(self, user: Instruction, operand: Instruction) -> bool:
+        """``user`` reads ``operand`` only at its own output index (as its index map says)."""
+        key = (user, operand)
+        found = self._reads.get(key)
+        if found is None:
+            found = self._reads[key] = OperandReads(user).only_at_output_index(operand)
+        return found
+
     def at_row(self, inst: Instruction) -> bool:
         if inst not in self._at_row:
             self._at_row[inst] = False  # the graph is acyclic: only a placeholder
             self._at_row[inst] = all(
                 u.opcode == "tuple"
-                or _reads_at_own_index(u, inst) and self.at_row(u)
+                or self.reads_at_own_index(u, inst) and self.at_row(u)
                 or _reduces_minor(u, self.shape) and self.as_row(u)
                 for u in self.users(inst))
         return self._at_row[inst]
@@ -112,7 +126,7 @@ class _RowReads:
             shape = self.shape
             self._as_row[inst] = all(
                 _is_row_broadcast(u, shape) and self.at_row(u)
-                or _reads_at_own_index(u, inst) and self.as_row(u)
+                or self.reads_at_own_index(u, inst) and self.as_row(u)
                 or u.opcode == "reshape" and _row_shape(inst.type.shape, shape)
                 and _row_shape(u.type.shape, shape) and self.as_row(u)
                 for u in self.users(inst))
@@ -137,11 +151,6 @@ def _only_hoisted_rows(reductions: list, rows: _RowReads, shape: tuple, hoisted:
             seen.add(user)
             pending.append(user)
     return True
-
-
-def _reads_at_own_index(user: Instruction, operand: Instruction) -> bool:
-    """``user`` reads ``operand`` only at its own output index (as its index map says)."""
-    return OperandReads(user).only_at_output_index(operand)
 
 
 def _row_shape(operand: Sequence[int], loop_shape: tuple) -> bool:
