@@ -420,3 +420,21 @@ def test_fusions_are_bounded_in_depth_whatever_max_ops_allows():
         for inst in fusion.called[0].instructions:  # in order: operands first
             depth[inst] = 1 + max((depth[o] for o in inst.operands), default=-1)
         assert max(depth.values()) <= MAX_FUSION_DEPTH + 1
+
+
+@pytest.mark.parametrize("leaves", [2, 7, 333])
+def test_a_wide_tree_of_row_slices_is_a_few_kernels_and_right(leaves):
+    """Row slices read by several leaves each, summed as a tree (bench/compile_scaling.py's
+    wide tree): the small slices are read through, not stored, and the small subtrees left
+    when the root's fusion is full merge as siblings.  1,000 ops were 193 kernels."""
+    def tree(x):
+        level = [x[i % 64] * np.float32(i + 1) for i in range(leaves)]
+        while len(level) > 1:
+            pairs = [level[i] + level[i + 1] for i in range(0, len(level) - 1, 2)]
+            level = pairs + ([level[-1]] if len(level) % 2 else [])
+        return level[0]
+
+    x = _sample((64, 64))
+    np.testing.assert_allclose(jitflow.jit(tree)(x), tree(x.astype(np.float64)), rtol=1e-4, atol=1e-3)
+    ops = 2 * leaves - 1
+    assert _kernels(tree, x) <= max(1, -(-ops // 128)) + 3
