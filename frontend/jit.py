@@ -52,7 +52,8 @@ from .state import (IdentityKey, Scope, StatefulExecutable, Variable, close_scop
                     is_implicitly_static, open_scope, scopes)
 from .trace.emitters import lift
 from .trace.promotion import is_python_scalar, weak_dtype
-from .trace.pytree import TreeDef, flatten, flatten_with_paths, path_name, path_text, unflatten
+from .trace.pytree import (TreeDef, flatten, flatten_with_paths, path_name, path_text, unflatten,
+                           unflatten_results)
 from .trace.tracer import TraceContext, Tracer, tracing_error
 
 BACKENDS = ("cpu", "interpreter")
@@ -289,14 +290,14 @@ class Jitted:
                 and probe[2] == config._backend):
             results = probe[0](*args)
             if results is not None:
-                return results if probe[1].kind == "leaf" else unflatten(probe[1], list(results))
+                return results if probe[1].kind == "leaf" else unflatten_results(probe[1], results)
         if kwargs:
             probe = self._kw_probe
             if (probe is not None and probe[0] == tuple(kwargs) and not _open_overrides
                     and probe[3] == config._backend):
                 results = probe[2](probe[1], args, kwargs)
                 if results is not None:
-                    return results if probe[4].kind == "leaf" else unflatten(probe[4], list(results))
+                    return results if probe[4].kind == "leaf" else unflatten_results(probe[4], results)
         else:
             # Positional calls the probe did not take (containers of arrays, another
             # signature): the fast-path cache, without _dispatch's general steps.
@@ -311,7 +312,7 @@ class Jitted:
                     if not fast[2]:  # flat arrays: the probe takes the next such call
                         self._arm_probe(self, (), layout, executable, out_tree)
                     results = executable(*fast[1])
-                    return results if out_tree.kind == "leaf" else unflatten(out_tree, list(results))
+                    return results if out_tree.kind == "leaf" else unflatten_results(out_tree, results)
         return self._dispatch(self, (), args, kwargs)
 
     def _dispatch(self, target: Jitted | _FastPaths, bound_self: tuple, args: tuple,
@@ -338,7 +339,7 @@ class Jitted:
                 if not nested:  # the probe checks flat arrays only
                     self._arm_probe(target, names, layout, executable, out_tree)
                 results = executable(*leaves)
-                return results if out_tree.kind == "leaf" else unflatten(out_tree, list(results))
+                return results if out_tree.kind == "leaf" else unflatten_results(out_tree, results)
         call = self._bind(bound_self + args, kwargs)
         if call is None:
             return self.fn(*bound_self, *args, **kwargs)  # inside another trace: inline
@@ -463,13 +464,13 @@ class Jitted:
                     and probe[2] == config._backend):
                 results = probe[0](*args)
                 if results is not None:
-                    return results if probe[1].kind == "leaf" else unflatten(probe[1], list(results))
+                    return results if probe[1].kind == "leaf" else unflatten_results(probe[1], results)
             probe = paths._kw_probe
             if (probe is not None and kwargs and probe[0] == tuple(kwargs) and not _open_overrides
                     and probe[3] == config._backend):
                 results = probe[2](probe[1], args, kwargs)
                 if results is not None:
-                    return results if probe[4].kind == "leaf" else unflatten(probe[4], list(results))
+                    return results if probe[4].kind == "leaf" else unflatten_results(probe[4], results)
             return dispatch(paths, (instance,), args, kwargs)
 
         # Pickled, as bound methods are, as the instance and the name to look up on it.

@@ -23,6 +23,12 @@ class TreeDef:
     keys: tuple = ()
     children: tuple[TreeDef, ...] = ()
 
+    def __post_init__(self) -> None:
+        # A tuple of leaves (a training step's new parameters): the executables' own result
+        # for a tuple root already is the tree (see ``unflatten_results``).
+        object.__setattr__(self, "flat_tuple", self.kind == "tuple" and all(
+            child.kind == "leaf" for child in self.children))
+
     def __hash__(self) -> int:
         # Computed once: a jitted function's signature keys hold a tree, hashed at every
         # cache look-up and use (a generated dataclass hash walks the whole tree each time).
@@ -103,6 +109,15 @@ def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
     if next(iterator, _END) is not _END:
         raise ValueError(f"too many leaves for a tree of {treedef.num_leaves}")
     return tree
+
+
+def unflatten_results(treedef: TreeDef, results: Any) -> Any:
+    """``unflatten`` of what an executable returned for a tree other than a leaf: its flat
+    results (a tuple or list), which for a tuple of leaves are the tree as they are (no
+    rebuilding on every call of a small step)."""
+    if treedef.flat_tuple and type(results) is tuple:
+        return results
+    return unflatten(treedef, list(results))
 
 
 _END = object()

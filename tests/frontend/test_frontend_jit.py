@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import subprocess
@@ -440,6 +441,43 @@ def test_fast_path_takes_tuples_and_lists_of_arrays():
     # A Python scalar leaf leaves the fast path and binds as usual (weakly typed).
     assert_same(step((w, (b, 2.0)), x), expected(w, b, np.float32(2.0), x))
     assert step.trace_count == 4
+
+
+def test_a_tuple_of_arrays_comes_back_without_rebuilding_its_tree(monkeypatch):
+    """A training step returning its new parameters (a tuple of arrays): repeated calls hand
+    the executable's own result tuple back, with no tree rebuilt per call (W8: 4.2 -> 3.65
+    ms).  Nested outputs, and one array, are rebuilt as before."""
+    @jit
+    def step(params, x):
+        return tuple(p - x.sum() for p in params)
+
+    @jit
+    def nested(params, x):
+        return (params[0] + x.sum(), (params[1] * 2,))
+
+    params = (np.ones(3, np.float32), np.arange(2, dtype=np.float32))
+    x = np.arange(4, dtype=np.float32)
+    for f, expected in ((step, (params[0] - 6, params[1] - 6)),
+                        (nested, (params[0] + 6, (params[1] * 2,)))):
+        assert_same(f(params, x), expected)  # traces and arms the fast path
+    jit_module = importlib.import_module("jitflow.frontend.jit")  # the name is the function
+    rebuilt = []
+    real = jit_module.unflatten_results
+
+    def counting(tree, results):
+        rebuilt.append(tree.flat_tuple)
+        return real(tree, results)
+
+    monkeypatch.setattr(jit_module, "unflatten_results", counting)
+    monkeypatch.setattr(importlib.import_module("jitflow.frontend.trace.pytree"), "_build",
+                        None)  # calling it would raise
+    for _ in range(2):
+        out = step(params, x)
+        assert type(out) is tuple and len(out) == 2
+        assert_same(out, (params[0] - 6, params[1] - 6))
+    assert rebuilt == [True, True]
+    monkeypatch.undo()
+    assert_same(nested(params, x), (params[0] + 6, (params[1] * 2,)))
 
 
 def test_fast_path_respects_the_backend_switch(monkeypatch):
