@@ -125,7 +125,7 @@ def _small_move(inst: Instruction) -> bool:
     """A small result of an indexing op that reads each operand element at most once (a
     slice, a reshape): a consumer reading through it reads what it would read from its
     buffer, with no arithmetic repeated, and in cache whichever order it reads in."""
-    return (inst.opdef.has(Trait.INDEXING) and inst.type.size <= SMALL_LOOP
+    return (inst.opdef.has(Trait.INDEXING) and _small_loop(inst.type.shape)
             and not any(_rereads(inst, operand) for operand in inst.operands))
 
 
